@@ -1,0 +1,127 @@
+import { MusterError } from './errors.ts';
+
+export const identifierKinds = ['mac', 'uuid', 'serial', 'asset', 'hwid', 'ek', 'cert'] as const;
+export type IdentifierKind = (typeof identifierKinds)[number];
+
+export interface Identifier {
+  kind: IdentifierKind;
+  value: string;
+}
+
+/** Values firmware ships by default: they identify nothing (compared case-insensitively). */
+export const bogusValues: ReadonlySet<string> = new Set(
+  [
+    'To Be Filled By O.E.M.',
+    'To Be Filled By OEM',
+    'Default string',
+    'Default',
+    'System Serial Number',
+    'System Product Name',
+    'Chassis Serial Number',
+    'Base Board Serial Number',
+    'Type2 - Board Serial Number',
+    'Not Specified',
+    'Not Available',
+    'Not Applicable',
+    'None',
+    'N/A',
+    'NA',
+    'Unknown',
+    'Invalid',
+    'OEM',
+    'O.E.M.',
+    'Serial',
+    'SerialNumber',
+    'Asset Tag',
+    'No Asset Tag',
+    'No Asset Information',
+    'Asset-1234567890',
+    '0123456789',
+    '1234567890',
+    '123456789',
+    '12345678',
+    'xxxxxxxx',
+    'XXXXXXXXXXXX',
+    '03000200-0400-0500-0006-000700080009',
+  ].map((value) => value.toLowerCase()),
+);
+
+/** True for values that must never identify a machine: firmware defaults, and one character repeated. */
+export function isBogus(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (v === '' || bogusValues.has(v)) return true;
+  const compact = v.replace(/[-:.\s]/g, '');
+  return compact.length > 0 && /^(.)\1*$/.test(compact);
+}
+
+const hex = /^[0-9a-f]+$/;
+
+function normalizeMac(raw: string): string {
+  const compact = raw.trim().toLowerCase().replace(/[-:.]/g, '');
+  if (compact.length !== 12 || !hex.test(compact)) throw invalid('mac', raw, 'expected six hex octets, e.g. 00:11:22:33:44:55');
+  return compact.match(/../g)?.join(':') ?? compact;
+}
+
+function normalizeUuid(raw: string): string {
+  const compact = raw
+    .trim()
+    .toLowerCase()
+    .replace(/^\{|\}$/g, '')
+    .replace(/-/g, '');
+  if (compact.length !== 32 || !hex.test(compact)) throw invalid('uuid', raw, 'expected a UUID, e.g. 4c4c4544-0042-3510-8052-b4c04f4e4d32');
+  return `${compact.slice(0, 8)}-${compact.slice(8, 12)}-${compact.slice(12, 16)}-${compact.slice(16, 20)}-${compact.slice(20)}`;
+}
+
+function normalizeHexDigest(kind: IdentifierKind, raw: string): string {
+  const compact = raw
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256:/, '')
+    .replace(/:/g, '');
+  if (compact.length !== 64 || !hex.test(compact)) throw invalid(kind, raw, 'expected a sha256 digest in hex');
+  return compact;
+}
+
+function normalizeText(kind: IdentifierKind, raw: string): string {
+  const value = raw.trim();
+  if (value.length > 128 || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw invalid(kind, raw, 'expected at most 128 printable characters');
+  }
+  return value;
+}
+
+function invalid(kind: string, raw: string, hint: string): MusterError {
+  return new MusterError('invalid_identifier', `${kind} "${raw.slice(0, 80)}" is not valid: ${hint}`, {
+    errors: [{ path: `/${kind}`, message: hint }],
+  });
+}
+
+/**
+ * Normalises one identifier. Returns null for a bogus value (it identifies nothing);
+ * throws invalid_identifier for a value that is malformed for its kind.
+ */
+export function normalizeIdentifier(kind: IdentifierKind, raw: string): Identifier | null {
+  if (isBogus(raw)) return null;
+  switch (kind) {
+    case 'mac':
+      return { kind, value: normalizeMac(raw) };
+    case 'uuid':
+      return { kind, value: normalizeUuid(raw) };
+    case 'ek':
+    case 'cert':
+      return { kind, value: normalizeHexDigest(kind, raw) };
+    default: {
+      const value = normalizeText(kind, raw);
+      return isBogus(value) ? null : { kind, value };
+    }
+  }
+}
+
+/** Parses `kind:value` (as accepted wherever a machine id is taken). Returns null when it is no identifier. */
+export function parseIdentifierRef(ref: string): Identifier | null {
+  const colon = ref.indexOf(':');
+  if (colon <= 0) return null;
+  const kind = ref.slice(0, colon);
+  if (!(identifierKinds as readonly string[]).includes(kind)) return null;
+  return normalizeIdentifier(kind as IdentifierKind, ref.slice(colon + 1));
+}

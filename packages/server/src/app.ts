@@ -1,0 +1,159 @@
+import { hostname } from 'node:os';
+import { MusterError } from '@muster/contract';
+import { sql } from 'kysely';
+import { type Config, isLoopbackOnly } from './config.ts';
+import { JwtSigner } from './modules/auth/jwt.ts';
+import { FailureLimiter } from './modules/auth/limiter.ts';
+import { authRoutes } from './modules/auth/routes.ts';
+import { AuthService, loadJwtSecret, localPrincipal } from './modules/auth/service.ts';
+import { buildHandler } from './modules/builds/builder.ts';
+import { BuildService } from './modules/builds/service.ts';
+import { bulkRoutes } from './modules/bulk/routes.ts';
+import { BulkService } from './modules/bulk/service.ts';
+import { enrollRoutes } from './modules/enroll/routes.ts';
+import { EnrollService } from './modules/enroll/service.ts';
+import { eventRoutes } from './modules/events/routes.ts';
+import { EventService } from './modules/events/service.ts';
+import { fleetRoutes } from './modules/fleets/routes.ts';
+import { FleetService } from './modules/fleets/service.ts';
+import { groupRoutes } from './modules/groups/routes.ts';
+import { GroupService } from './modules/groups/service.ts';
+import { jobRoutes } from './modules/jobs/routes.ts';
+import { JobService } from './modules/jobs/service.ts';
+import { machineRoutes } from './modules/machines/routes.ts';
+import { MachineService } from './modules/machines/service.ts';
+import { countMachinesByState } from './modules/machines/store.ts';
+import { systemRoutes } from './modules/system/routes.ts';
+import { tokenRoutes } from './modules/tokens/routes.ts';
+import { TokenService } from './modules/tokens/service.ts';
+import { userRoutes } from './modules/users/routes.ts';
+import { UserService } from './modules/users/service.ts';
+import { randomCode } from './platform/crypto/secrets.ts';
+import { type Db, openDatabase } from './platform/db/connect.ts';
+import { migrateToLatest } from './platform/db/migrations.ts';
+import { Transactor } from './platform/db/transact.ts';
+import { EventBus } from './platform/events/bus.ts';
+import { decodeEventPayload, PgListener } from './platform/events/pg-listener.ts';
+import { eventChannel } from './platform/events/record.ts';
+import { createHttpServer } from './platform/http/server.ts';
+import type { App } from './platform/http/types.ts';
+import { JobRunner } from './platform/jobs/runner.ts';
+import { jobChannel } from './platform/jobs/store.ts';
+import { createMetrics } from './platform/metrics/metrics.ts';
+
+export const version = '0.1.0';
+
+export interface Muster {
+  app: App;
+  db: Db;
+  bus: EventBus;
+  runner: JobRunner;
+  auth: AuthService;
+  users: UserService;
+  /** Starts listeners and the job runner; returns the HTTP base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface MusterOptions {
+  /** Job retry backoff base, shortened by tests. */
+  backoffBaseMs?: number;
+}
+
+/** Wires muster together: database, services, routes, job runner and (on PostgreSQL) the event listener. */
+export async function createMuster(config: Config, options: MusterOptions = {}): Promise<Muster> {
+  if (!config.enableAuth && !isLoopbackOnly(config.listen.host)) {
+    throw new MusterError(
+      'bad_request',
+      `ENABLE_AUTH=false is refused while listening on ${config.listen.host}; bind to 127.0.0.1 or turn authentication on`,
+    );
+  }
+  const db = openDatabase(config.database);
+  try {
+    await migrateToLatest(db.kysely, db.dialect);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const bus = new EventBus();
+  const transactor = new Transactor(db, bus);
+  const users = new UserService(transactor);
+  const tokens = new TokenService(transactor);
+  const jwt = new JwtSigner(await loadJwtSecret(transactor, config.jwtSecret), config.jwtExpirySeconds);
+  const auth = new AuthService(transactor, jwt, tokens, users);
+  const machines = new MachineService(transactor);
+  const events = new EventService(transactor);
+  const jobs = new JobService(transactor);
+  const fleets = new FleetService(transactor);
+  const groups = new GroupService(transactor, machines);
+  let runner: JobRunner | null = null;
+  const builds = new BuildService(transactor, db.dialect, config, () => runner?.wake());
+  const bulk = new BulkService(transactor, machines, groups, builds);
+  const metrics = createMetrics({ machinesByState: () => countMachinesByState(db.kysely), jobsByState: () => jobs.countByState() });
+
+  const app = await createHttpServer({
+    logLevel: config.logLevel,
+    metrics,
+    authenticate: config.enableAuth ? (bearer) => auth.authenticate(bearer) : null,
+    localPrincipal,
+    version,
+  });
+  systemRoutes(app, metrics, { check: async () => void (await sql`select 1`.execute(db.kysely)) });
+  authRoutes(app, auth, new FailureLimiter(config.loginRatePerMinute, 60_000), (id) => users.get(localPrincipal, id));
+  userRoutes(app, users);
+  tokenRoutes(app, tokens);
+  enrollRoutes(app, new EnrollService(transactor), metrics, config.enrollRatePerMinute);
+  machineRoutes(app, machines, builds, events);
+  fleetRoutes(app, fleets);
+  groupRoutes(app, groups);
+  bulkRoutes(app, bulk);
+  jobRoutes(app, jobs);
+  eventRoutes(app, events, bus);
+
+  runner = new JobRunner({
+    db,
+    transactor,
+    handlers: { build: buildHandler(config, transactor) },
+    runnerId: `${hostname()}:${process.pid}:${randomCode(4)}`,
+    log: app.log,
+    backoffBaseMs: options.backoffBaseMs,
+    onFinished: (type, result) => metrics.jobsFinished.inc({ type, result }),
+  });
+  const jobRunner = runner;
+
+  const listener =
+    db.target.dialect === 'postgres'
+      ? new PgListener({
+          url: db.target.url,
+          log: app.log,
+          channels: {
+            [eventChannel]: (payload) => {
+              const decoded = decodeEventPayload(payload);
+              if ('type' in decoded) bus.publish(decoded);
+              else void events.byId(decoded.id).then((event) => event && bus.publish(event));
+            },
+            [jobChannel]: () => jobRunner.wake(),
+          },
+        })
+      : null;
+
+  return {
+    app,
+    db,
+    bus,
+    runner: jobRunner,
+    auth,
+    users,
+    async listen() {
+      await listener?.start();
+      await jobRunner.start();
+      return app.listen({ host: config.listen.host, port: config.listen.port });
+    },
+    async close() {
+      await app.close();
+      await jobRunner.stop();
+      await listener?.stop();
+      await db.close();
+    },
+  };
+}

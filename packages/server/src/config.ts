@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { MusterError } from '@muster/contract';
+import type { DatabaseTarget } from './platform/db/connect.ts';
+
+export interface Config {
+  listen: { host: string; port: number };
+  dataDir: string;
+  database: DatabaseTarget;
+  enableAuth: boolean;
+  jwtSecret: string | null;
+  jwtExpirySeconds: number;
+  logLevel: string;
+  builder: { command: string | null; timeoutSeconds: number; maxAttempts: number };
+  enrollRatePerMinute: number;
+  loginRatePerMinute: number;
+}
+
+/** Options given on the command line; undefined means "not given". */
+export interface ConfigFlags {
+  listen?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  config?: string;
+  enableAuth?: string;
+  logLevel?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function configError(detail: string): MusterError {
+  return new MusterError('bad_request', detail);
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = match ? Number(match[3]) : Number.NaN;
+  if (!match || port > 65535) throw configError(`listen address "${value}" is not HOST:PORT (e.g. 127.0.0.1:8080 or :8080)`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses 24h, 90m, 3600s, 7d or a bare number of seconds (also Go's 1h30m). */
+export function parseDuration(value: string): number {
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const parts = [...trimmed.matchAll(/(\d+)([smhd])/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== trimmed) {
+    throw configError(`duration "${value}" is not like 24h, 30m or 7d`);
+  }
+  return parts.reduce((sum, p) => sum + Number(p[1]) * durationUnits[p[2]], 0);
+}
+
+function parseBool(name: string, value: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw configError(`${name}="${value}" is not true or false`);
+}
+
+/** Turns a libpq key=value DSN (the seed's DB_DSN) into a URL; URLs pass through. */
+export function dsnToUrl(dsn: string): string {
+  if (/^postgres(ql)?:\/\//.test(dsn)) return dsn;
+  const fields = Object.fromEntries([...dsn.matchAll(/(\w+)=('(?:[^'\\]|\\.)*'|\S+)/g)].map((m) => [m[1], m[2].replace(/^'|'$/g, '')]));
+  const url = new URL('postgres://localhost/');
+  if (fields.host) url.hostname = fields.host;
+  if (fields.port) url.port = fields.port;
+  if (fields.user) url.username = encodeURIComponent(fields.user);
+  if (fields.password) url.password = encodeURIComponent(fields.password);
+  url.pathname = `/${fields.dbname ?? ''}`;
+  if (fields.sslmode) url.searchParams.set('sslmode', fields.sslmode);
+  return url.toString();
+}
+
+function databaseTarget(env: Env, flags: ConfigFlags, file: FileConfig, dataDir: string): DatabaseTarget {
+  const url = flags.databaseUrl ?? env.DATABASE_URL ?? env.MUSTER_DATABASE_URL;
+  if (url) return url.startsWith('postgres') ? { dialect: 'postgres', url } : sqliteTarget(url, dataDir);
+  const driver = env.DB_DRIVER;
+  if (driver) {
+    if (driver === 'postgres' || driver === 'pgx') return { dialect: 'postgres', url: dsnToUrl(env.DB_DSN ?? '') };
+    if (driver === 'sqlite3' || driver === 'sqlite') return sqliteTarget(env.DB_DSN ?? '', dataDir);
+    throw configError(`DB_DRIVER="${driver}" is not sqlite3 or postgres`);
+  }
+  if (file.database_url) return databaseTarget({}, { databaseUrl: file.database_url }, {}, dataDir);
+  return { dialect: 'sqlite', path: join(dataDir, 'muster.db') };
+}
+
+function sqliteTarget(value: string, dataDir: string): DatabaseTarget {
+  const path = value.replace(/^(sqlite3?|file):(\/\/)?/, '').replace(/\?.*$/, '');
+  if (!path) return { dialect: 'sqlite', path: join(dataDir, 'muster.db') };
+  return { dialect: 'sqlite', path: isAbsolute(path) ? path : resolve(path) };
+}
+
+interface FileConfig {
+  listen?: string;
+  data_dir?: string;
+  database_url?: string;
+  enable_auth?: boolean;
+  jwt_expiry?: string;
+  log_level?: string;
+  builder_command?: string;
+  builder_timeout?: string;
+  builder_attempts?: number;
+}
+
+function readFileConfig(path: string | undefined): FileConfig {
+  if (!path) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as FileConfig;
+  } catch (error) {
+    throw configError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Flags > environment > config file > defaults (DESIGN.md, "Config"). */
+export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Config {
+  const file = readFileConfig(flags.config ?? env.MUSTER_CONFIG);
+  const dataDir = resolve(flags.dataDir ?? env.MUSTER_DATA_DIR ?? file.data_dir ?? 'muster-data');
+  const enableAuth = flags.enableAuth ?? env.ENABLE_AUTH ?? env.MUSTER_ENABLE_AUTH;
+  const builderAttempts = Number(env.MUSTER_BUILDER_ATTEMPTS ?? file.builder_attempts ?? 1);
+  if (!Number.isInteger(builderAttempts) || builderAttempts < 1 || builderAttempts > 20) {
+    throw configError('MUSTER_BUILDER_ATTEMPTS must be an integer from 1 to 20');
+  }
+  return {
+    listen: parseListen(flags.listen ?? env.LISTEN_ADDR ?? env.MUSTER_LISTEN ?? file.listen ?? ':8080'),
+    dataDir,
+    database: databaseTarget(env, flags, file, dataDir),
+    enableAuth: enableAuth === undefined ? (file.enable_auth ?? true) : parseBool('ENABLE_AUTH', enableAuth),
+    jwtSecret: env.JWT_SECRET || env.MUSTER_JWT_SECRET || null,
+    jwtExpirySeconds: parseDuration(env.JWT_EXPIRY ?? env.MUSTER_JWT_EXPIRY ?? file.jwt_expiry ?? '24h'),
+    logLevel: flags.logLevel ?? env.MUSTER_LOG_LEVEL ?? file.log_level ?? 'info',
+    builder: {
+      command: env.MUSTER_BUILDER_COMMAND ?? file.builder_command ?? null,
+      timeoutSeconds: parseDuration(env.MUSTER_BUILDER_TIMEOUT ?? file.builder_timeout ?? '30m'),
+      maxAttempts: builderAttempts,
+    },
+    enrollRatePerMinute: Number(env.MUSTER_ENROLL_RATE ?? 600),
+    loginRatePerMinute: Number(env.MUSTER_LOGIN_RATE ?? 10),
+  };
+}
+
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);
+
+export function isLoopbackOnly(host: string): boolean {
+  return loopbackHosts.has(host) || host.startsWith('127.');
+}

@@ -1,0 +1,2 @@
+export { type Config, type ConfigFlags, loadConfig } from './config.ts';
+export { createUserDirect, migrate, startServer } from './serve.ts';

@@ -1,0 +1,104 @@
+import { MusterError, type Role, roleCovers, type User } from '@muster/contract';
+import { now } from '../../platform/crypto/ids.ts';
+import { decoyHash, verifyPassword } from '../../platform/crypto/password.ts';
+import { apiTokenPrefix, randomCode, safeEqual, sha256Hex } from '../../platform/crypto/secrets.ts';
+import type { Transactor } from '../../platform/db/transact.ts';
+import type { TokenService } from '../tokens/service.ts';
+import { toUser, type UserService } from '../users/service.ts';
+import { findUserById, findUserByName, updateUserRow } from '../users/store.ts';
+import type { JwtSigner } from './jwt.ts';
+import type { Principal } from './policy.ts';
+
+/** The caller when authentication is turned off (allowed on loopback only). */
+export const localPrincipal: Principal = { userId: 'local', username: 'local', role: 'admin', tokenId: null, actor: 'local' };
+
+export class AuthService {
+  readonly #tx: Transactor;
+  readonly #jwt: JwtSigner;
+  readonly #tokens: TokenService;
+  readonly #users: UserService;
+
+  constructor(tx: Transactor, jwt: JwtSigner, tokens: TokenService, users: UserService) {
+    this.#tx = tx;
+    this.#jwt = jwt;
+    this.#tokens = tokens;
+    this.#users = users;
+  }
+
+  async login(username: string, password: string): Promise<{ token: string; expires_at: string; user: User }> {
+    const row = await findUserByName(this.#tx.db, username);
+    const ok = await verifyPassword(password, row?.password_hash ?? decoyHash);
+    if (!row || !ok) {
+      await this.#tx.run((tx) => tx.emit({ type: 'auth.login_failed', actor: 'anonymous', data: { username } }), 1);
+      throw new MusterError('invalid_credentials', 'Username or password is wrong');
+    }
+    const time = now();
+    await updateUserRow(this.#tx.db, row.id, { last_login_at: time });
+    const { token, expiresAt } = await this.#jwt.sign(row.id, row.role as Role);
+    return { token, expires_at: expiresAt.toISOString(), user: toUser({ ...row, last_login_at: time }) };
+  }
+
+  /** Resolves a bearer credential (session JWT or API token) to a principal, or throws invalid_token. */
+  async authenticate(bearer: string): Promise<Principal> {
+    if (bearer.startsWith(apiTokenPrefix)) {
+      const found = await this.#tokens.resolve(bearer);
+      if (!found) throw new MusterError('invalid_token', 'The API token is unknown, revoked or expired');
+      // A token never has more rights than its user has now.
+      const role = roleCovers(found.userRole, found.row.role as Role) ? (found.row.role as Role) : found.userRole;
+      return {
+        userId: found.row.user_id,
+        username: found.username,
+        role,
+        tokenId: found.row.id,
+        actor: `token:${found.row.name}@${found.username}`,
+      };
+    }
+    const claims = await this.#jwt.verify(bearer);
+    const user = await findUserById(this.#tx.db, claims.userId);
+    if (!user) throw new MusterError('invalid_token', 'The session belongs to a user that no longer exists');
+    return { userId: user.id, username: user.username, role: user.role as Role, tokenId: null, actor: `user:${user.username}` };
+  }
+
+  /** Makes a one-time setup code when there is no user yet; returns null when users exist. */
+  async issueSetupCode(): Promise<string | null> {
+    const anyUser = await this.#tx.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
+    if (anyUser) return null;
+    const code = randomCode(9);
+    const value = sha256Hex(code);
+    const time = now();
+    await this.#tx.db
+      .insertInto('settings')
+      .values({ key: 'setup_code', value, updated_at: time })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: time }))
+      .execute();
+    return code;
+  }
+
+  /** Creates the first admin with the setup code; the code works once and only while there is no user. */
+  async completeSetup(input: { code: string; username: string; password: string; email?: string }): Promise<User> {
+    const stored = await this.#tx.db.selectFrom('settings').select('value').where('key', '=', 'setup_code').executeTakeFirst();
+    const anyUser = await this.#tx.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
+    if (!stored || anyUser || !safeEqual(stored.value, sha256Hex(input.code))) {
+      throw new MusterError('forbidden', 'The setup code is wrong or was used; create users with an admin account');
+    }
+    const consumed = await this.#tx.db
+      .deleteFrom('settings')
+      .where('key', '=', 'setup_code')
+      .where('value', '=', stored.value)
+      .executeTakeFirst();
+    if (Number(consumed.numDeletedRows) !== 1) throw new MusterError('forbidden', 'The setup code was used');
+    return this.#users.create('setup', { username: input.username, password: input.password, email: input.email, role: 'admin' });
+  }
+}
+
+/** The signing secret: JWT_SECRET when given, else one generated once and shared through the database. */
+export async function loadJwtSecret(tx: Transactor, configured: string | null): Promise<string> {
+  if (configured) return configured;
+  await tx.db
+    .insertInto('settings')
+    .values({ key: 'jwt_secret', value: randomCode(48), updated_at: now() })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  const row = await tx.db.selectFrom('settings').select('value').where('key', '=', 'jwt_secret').executeTakeFirstOrThrow();
+  return row.value;
+}

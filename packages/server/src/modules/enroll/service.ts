@@ -1,0 +1,120 @@
+import { type EnrollRequest, type Identifier, type IdentifierKind, type Machine, MusterError } from '@muster/contract';
+import { newId, now } from '../../platform/crypto/ids.ts';
+import type { MachineRow } from '../../platform/db/schema.ts';
+import type { Transactor } from '../../platform/db/transact.ts';
+import { claimIdentifiers, normalizeAll, transitionInTx } from '../machines/service.ts';
+import {
+  findIdentifierOwners,
+  findMachineRow,
+  insertIdentifiers,
+  insertMachineRow,
+  loadMachines,
+  updateMachineRow,
+} from '../machines/store.ts';
+
+export interface EnrollResult {
+  machine: Machine;
+  created: boolean;
+}
+
+/** The identifiers an enrollment carries: the seed's fields and any explicit list. */
+function collectIdentifiers(input: EnrollRequest): Identifier[] {
+  const raw: { kind: IdentifierKind; value: string }[] = [...(input.identifiers ?? [])];
+  if (input.service_tag) raw.push({ kind: 'serial', value: input.service_tag });
+  if (input.serial) raw.push({ kind: 'serial', value: input.serial });
+  if (input.mac_address) raw.push({ kind: 'mac', value: input.mac_address });
+  if (input.uuid) raw.push({ kind: 'uuid', value: input.uuid });
+  if (input.asset_tag) raw.push({ kind: 'asset', value: input.asset_tag });
+  return normalizeAll(raw);
+}
+
+const maxFactsBytes = 64 * 1024;
+
+export class EnrollService {
+  readonly #tx: Transactor;
+
+  constructor(tx: Transactor) {
+    this.#tx = tx;
+  }
+
+  /**
+   * Enrolls a machine from its registration image. Safe to retry: the same identifiers find the same
+   * machine. Identifiers that point at two machines are a conflict: recorded as an event, never merged.
+   */
+  async enroll(input: EnrollRequest, source: string): Promise<EnrollResult> {
+    const identifiers = collectIdentifiers(input);
+    if (identifiers.length === 0) {
+      throw new MusterError(
+        'no_usable_identifier',
+        'Give at least one real identifier (service_tag, mac_address, uuid, serial); firmware defaults do not count',
+        {
+          errors: [{ path: '/service_tag', message: 'missing or a firmware default' }],
+        },
+      );
+    }
+    const facts = input.hardware === undefined ? undefined : JSON.stringify(input.hardware);
+    if (facts && facts.length > maxFactsBytes) {
+      throw new MusterError('payload_too_large', `hardware is ${facts.length} bytes; at most ${maxFactsBytes} are kept`);
+    }
+    const actor = 'device';
+    const outcome = await this.#tx.run(async (tx) => {
+      const owners = await findIdentifierOwners(tx.db, identifiers);
+      const machineIds = [...new Set(owners.map((o) => o.machine_id))];
+      const time = now();
+      if (machineIds.length > 1) {
+        for (const machineId of machineIds) {
+          await tx.emit({
+            type: 'machine.identifier_conflict',
+            machineId,
+            actor,
+            reason: 'enrollment names identifiers of several machines',
+            data: { owners, source },
+          });
+        }
+        return { conflict: owners };
+      }
+      if (machineIds.length === 0) {
+        const row: MachineRow = {
+          id: newId('m'),
+          state: 'enrolled',
+          hostname: null,
+          description: '',
+          service_tag: identifiers.find((i) => i.kind === 'serial')?.value ?? null,
+          mac_address: identifiers.find((i) => i.kind === 'mac')?.value ?? null,
+          fleet_id: null,
+          fleet_seq: null,
+          facts: facts ?? '{}',
+          nixos_config: '',
+          enrolled_at: time,
+          last_seen_at: time,
+          created_at: time,
+          updated_at: time,
+        };
+        await insertMachineRow(tx.db, row);
+        await insertIdentifiers(tx.db, row.id, identifiers, time);
+        await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: true, identifiers, source } });
+        return { row, created: true };
+      }
+      let row = (await findMachineRow(tx.db, machineIds[0])) as MachineRow;
+      const changes: Partial<MachineRow> = { last_seen_at: time, updated_at: time };
+      if (facts !== undefined) changes.facts = facts;
+      if (!row.service_tag) changes.service_tag = identifiers.find((i) => i.kind === 'serial')?.value ?? null;
+      if (!row.mac_address) changes.mac_address = identifiers.find((i) => i.kind === 'mac')?.value ?? null;
+      await updateMachineRow(tx.db, row.id, changes);
+      row = { ...row, ...changes };
+      await claimIdentifiers(tx, row.id, identifiers, actor);
+      if (row.state === 'discovered' || row.state === 'retired') {
+        row = await transitionInTx(tx, row, 'enrolled', actor, 'enrolled from the registration image');
+      }
+      await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: false, identifiers, source } });
+      return { row, created: false };
+    });
+    if ('conflict' in outcome) {
+      throw new MusterError('identifier_conflict', 'These identifiers belong to different machines; an operator must resolve it', {
+        extra: { conflicts: outcome.conflict },
+      });
+    }
+    const [machine] = await loadMachines(this.#tx.db, [outcome.row]);
+    return { machine, created: outcome.created };
+  }
+}

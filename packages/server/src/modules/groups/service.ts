@@ -1,0 +1,166 @@
+import { type Group, type GroupCreate, type GroupUpdate, type Machine, MusterError, type PageResult } from '@muster/contract';
+import { newId, now } from '../../platform/crypto/ids.ts';
+import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import type { GroupRow } from '../../platform/db/schema.ts';
+import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
+import type { MachineService } from '../machines/service.ts';
+import { resolveMachine } from '../machines/service.ts';
+
+export class GroupService {
+  readonly #tx: Transactor;
+  readonly #machines: MachineService;
+
+  constructor(tx: Transactor, machines: MachineService) {
+    this.#tx = tx;
+    this.#machines = machines;
+  }
+
+  async #toGroups(rows: GroupRow[]): Promise<Group[]> {
+    if (rows.length === 0) return [];
+    const counts = await this.#tx.db
+      .selectFrom('group_members')
+      .select(['group_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where(
+        'group_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .groupBy('group_id')
+      .execute();
+    const count = new Map(counts.map((c) => [c.group_id, Number(c.n)]));
+    return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags), machine_count: count.get(r.id) ?? 0 }));
+  }
+
+  async find(ref: string): Promise<GroupRow> {
+    const row = await this.#tx.db
+      .selectFrom('groups')
+      .selectAll()
+      .where(ref.startsWith('g_') ? 'id' : 'name', '=', ref)
+      .executeTakeFirst();
+    if (!row) throw new MusterError('not_found', `No group ${ref}`);
+    return row;
+  }
+
+  async get(ref: string): Promise<Group> {
+    return (await this.#toGroups([await this.find(ref)]))[0];
+  }
+
+  async list(cursor?: string, limit = defaultPageSize): Promise<PageResult<Group>> {
+    let query = this.#tx.db
+      .selectFrom('groups')
+      .selectAll()
+      .orderBy('name')
+      .limit(limit + 1);
+    if (cursor) query = query.where('name', '>', String(decodeCursor(cursor, 1)[0]));
+    const page = finishPage(
+      await query.execute(),
+      limit,
+      (r) => [r.name],
+      (r) => r,
+    );
+    return { ...page, items: await this.#toGroups(page.items) };
+  }
+
+  async create(actor: string, input: GroupCreate): Promise<Group> {
+    const time = now();
+    const row: GroupRow = {
+      id: newId('g'),
+      name: input.name,
+      description: input.description ?? '',
+      tags: JSON.stringify(input.tags ?? []),
+      created_at: time,
+      updated_at: time,
+    };
+    try {
+      await this.#tx.run(async (tx) => {
+        await tx.db.insertInto('groups').values(row).execute();
+        await tx.emit({ type: 'group.created', actor, data: { group_id: row.id, name: row.name } });
+      }, 1);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new MusterError('already_exists', `A group named ${input.name} already exists`);
+      throw error;
+    }
+    return (await this.#toGroups([row]))[0];
+  }
+
+  async update(actor: string, ref: string, patch: GroupUpdate): Promise<Group> {
+    const row = await this.find(ref);
+    await this.#tx.run(async (tx) => {
+      await tx.db
+        .updateTable('groups')
+        .set({
+          ...(patch.description !== undefined && { description: patch.description }),
+          ...(patch.tags !== undefined && { tags: JSON.stringify(patch.tags) }),
+          updated_at: now(),
+        })
+        .where('id', '=', row.id)
+        .execute();
+      await tx.emit({ type: 'group.updated', actor, data: { group_id: row.id, name: row.name } });
+    }, 1);
+    return this.get(row.id);
+  }
+
+  async delete(actor: string, ref: string): Promise<void> {
+    const row = await this.find(ref);
+    await this.#tx.run(async (tx) => {
+      await tx.db.deleteFrom('groups').where('id', '=', row.id).execute();
+      await tx.emit({ type: 'group.deleted', actor, data: { group_id: row.id, name: row.name } });
+    }, 1);
+  }
+
+  /** Adds a machine to a group inside a transaction; adding a member again changes nothing. */
+  async addInTx(tx: Tx, group: GroupRow, machineRef: string, actor: string): Promise<string> {
+    const machine = await resolveMachine(tx.db, machineRef);
+    const inserted = await tx.db
+      .insertInto('group_members')
+      .values({ group_id: group.id, machine_id: machine.id, added_at: now() })
+      .onConflict((oc) => oc.columns(['group_id', 'machine_id']).doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+      await tx.emit({ type: 'machine.group_added', machineId: machine.id, actor, data: { group: group.name } });
+    }
+    return machine.id;
+  }
+
+  async removeInTx(tx: Tx, group: GroupRow, machineRef: string, actor: string): Promise<string> {
+    const machine = await resolveMachine(tx.db, machineRef);
+    const deleted = await tx.db
+      .deleteFrom('group_members')
+      .where('group_id', '=', group.id)
+      .where('machine_id', '=', machine.id)
+      .executeTakeFirst();
+    if (Number(deleted.numDeletedRows) > 0) {
+      await tx.emit({ type: 'machine.group_removed', machineId: machine.id, actor, data: { group: group.name } });
+    }
+    return machine.id;
+  }
+
+  async addMachine(actor: string, groupRef: string, machineRef: string): Promise<Group> {
+    const group = await this.find(groupRef);
+    await this.#tx.run((tx) => this.addInTx(tx, group, machineRef, actor), 1);
+    return this.get(group.id);
+  }
+
+  async removeMachine(actor: string, groupRef: string, machineRef: string): Promise<Group> {
+    const group = await this.find(groupRef);
+    await this.#tx.run((tx) => this.removeInTx(tx, group, machineRef, actor), 1);
+    return this.get(group.id);
+  }
+
+  async machines(groupRef: string, cursor?: string, limit = defaultPageSize): Promise<PageResult<Machine>> {
+    const group = await this.find(groupRef);
+    return this.#machines.list({ group: group.id, cursor, limit });
+  }
+
+  async memberIds(groupRef: string, max: number): Promise<string[]> {
+    const group = await this.find(groupRef);
+    const rows = await this.#tx.db
+      .selectFrom('group_members')
+      .select('machine_id')
+      .where('group_id', '=', group.id)
+      .orderBy('machine_id')
+      .limit(max + 1)
+      .execute();
+    return rows.map((r) => r.machine_id);
+  }
+}

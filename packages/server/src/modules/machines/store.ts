@@ -1,0 +1,205 @@
+import type { Identifier, IdentifierKind, Machine, MachineListQuery, MachineSortField, MachineState } from '@muster/contract';
+import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+import { decodeCursor, encodeCursor } from '../../platform/db/page.ts';
+import type { Database, MachineRow } from '../../platform/db/schema.ts';
+
+export function findMachineRow(db: Kysely<Database>, id: string) {
+  return db.selectFrom('machines').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findMachineIdByIdentifier(db: Kysely<Database>, identifier: Identifier): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('identifiers')
+    .select('machine_id')
+    .where('kind', '=', identifier.kind)
+    .where('value', '=', identifier.value)
+    .executeTakeFirst();
+  return row?.machine_id;
+}
+
+export function findIdentifierOwners(db: Kysely<Database>, identifiers: Identifier[]) {
+  return db
+    .selectFrom('identifiers')
+    .select(['kind', 'value', 'machine_id'])
+    .where((eb) => eb.or(identifiers.map((i) => eb.and([eb('kind', '=', i.kind), eb('value', '=', i.value)]))))
+    .execute();
+}
+
+export async function insertMachineRow(db: Kysely<Database>, row: MachineRow): Promise<void> {
+  await db.insertInto('machines').values(row).execute();
+}
+
+export async function updateMachineRow(db: Kysely<Database>, id: string, patch: Partial<MachineRow>): Promise<void> {
+  await db.updateTable('machines').set(patch).where('id', '=', id).execute();
+}
+
+export async function insertIdentifiers(
+  db: Kysely<Database>,
+  machineId: string,
+  identifiers: Identifier[],
+  createdAt: string,
+): Promise<void> {
+  if (identifiers.length === 0) return;
+  await db
+    .insertInto('identifiers')
+    .values(identifiers.map((i) => ({ kind: i.kind, value: i.value, machine_id: machineId, created_at: createdAt })))
+    .execute();
+}
+
+export async function replaceLabels(db: Kysely<Database>, machineId: string, labels: Record<string, string>): Promise<void> {
+  await db.deleteFrom('machine_labels').where('machine_id', '=', machineId).execute();
+  const rows = Object.entries(labels).map(([key, value]) => ({ machine_id: machineId, key, value }));
+  if (rows.length > 0) await db.insertInto('machine_labels').values(rows).execute();
+}
+
+export async function allocateFleetSeq(db: Kysely<Database>, fleetId: string): Promise<number> {
+  const row = await db
+    .updateTable('fleets')
+    .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
+    .where('id', '=', fleetId)
+    .returning('next_seq')
+    .executeTakeFirstOrThrow();
+  return row.next_seq - 1;
+}
+
+/** Machines as the API shows them: the row with its fleet name, labels and identifiers. */
+export async function loadMachines(db: Kysely<Database>, rows: MachineRow[]): Promise<Machine[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const fleetIds = [...new Set(rows.map((r) => r.fleet_id).filter((f): f is string => f !== null))];
+  const [labels, identifiers, fleets] = await Promise.all([
+    db.selectFrom('machine_labels').selectAll().where('machine_id', 'in', ids).execute(),
+    db
+      .selectFrom('identifiers')
+      .select(['machine_id', 'kind', 'value'])
+      .where('machine_id', 'in', ids)
+      .orderBy('kind')
+      .orderBy('value')
+      .execute(),
+    fleetIds.length ? db.selectFrom('fleets').select(['id', 'name']).where('id', 'in', fleetIds).execute() : [],
+  ]);
+  const fleetName = new Map(fleets.map((f) => [f.id, f.name]));
+  return rows.map((row) => ({
+    id: row.id,
+    state: row.state as MachineState,
+    status: row.state as MachineState,
+    hostname: row.hostname,
+    description: row.description,
+    service_tag: row.service_tag,
+    mac_address: row.mac_address,
+    fleet: row.fleet_id ? (fleetName.get(row.fleet_id) ?? null) : null,
+    fleet_seq: row.fleet_seq,
+    labels: Object.fromEntries(labels.filter((l) => l.machine_id === row.id).map((l) => [l.key, l.value])),
+    identifiers: identifiers.filter((i) => i.machine_id === row.id).map((i) => ({ kind: i.kind as IdentifierKind, value: i.value })),
+    hardware: JSON.parse(row.facts),
+    nixos_config: row.nixos_config,
+    enrolled_at: row.enrolled_at,
+    last_seen_at: row.last_seen_at,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  }));
+}
+
+export interface MachineFilter extends Omit<MachineListQuery, 'group' | 'fleet' | 'label'> {
+  groupId?: string | null;
+  fleetId?: string | null;
+  labels: { key: string; value: string | null }[];
+}
+
+// Nullable sort columns sort as '' so that both databases order them alike.
+const sortExpression = (field: MachineSortField) =>
+  field === 'hostname' || field === 'last_seen_at' ? sql<string>`coalesce(m.${sql.ref(field)}, '')` : sql<string>`m.${sql.ref(field)}`;
+
+function likePattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+function filterQuery(db: Kysely<Database>, filter: MachineFilter) {
+  let query = db.selectFrom('machines as m');
+  const state = filter.state ?? filter.status;
+  if (state) query = query.where('m.state', '=', state);
+  if (filter.fleetId !== undefined) query = query.where('m.fleet_id', filter.fleetId === null ? 'is' : '=', filter.fleetId);
+  if (filter.groupId !== undefined) {
+    const groupId = filter.groupId ?? '';
+    query = query.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('group_members as gm')
+          .select('gm.machine_id')
+          .whereRef('gm.machine_id', '=', 'm.id')
+          .where('gm.group_id', '=', groupId),
+      ),
+    );
+  }
+  for (const label of filter.labels) {
+    query = query.where((eb) => {
+      let sub = eb
+        .selectFrom('machine_labels as l')
+        .select('l.machine_id')
+        .whereRef('l.machine_id', '=', 'm.id')
+        .where('l.key', '=', label.key);
+      if (label.value !== null) sub = sub.where('l.value', '=', label.value);
+      return eb.exists(sub);
+    });
+  }
+  if (filter.q) {
+    const pattern = likePattern(filter.q);
+    query = query.where((eb) =>
+      eb.or([
+        eb('m.id', '=', filter.q ?? ''),
+        sql<SqlBool>`lower(m.hostname) like ${pattern} escape '\\'`,
+        sql<SqlBool>`lower(m.description) like ${pattern} escape '\\'`,
+        eb.exists(
+          eb
+            .selectFrom('identifiers as i')
+            .select('i.machine_id')
+            .whereRef('i.machine_id', '=', 'm.id')
+            .where(sql<SqlBool>`lower(i.value) like ${pattern} escape '\\'`),
+        ),
+      ]),
+    );
+  }
+  return query;
+}
+
+export async function listMachineRows(db: Kysely<Database>, filter: MachineFilter, limit: number) {
+  const field = filter.sort ?? 'id';
+  const desc = filter.order === 'desc';
+  const key = sortExpression(field);
+  let query = filterQuery(db, filter).selectAll('m').select(key.as('sort_key'));
+  if (filter.cursor) {
+    const [value, id] = decodeCursor(filter.cursor, 2) as [string, string];
+    const cmp = desc ? sql.raw('<') : sql.raw('>');
+    query = query.where(
+      field === 'id'
+        ? sql<SqlBool>`m.id ${cmp} ${id}`
+        : (sql<SqlBool>`(${key} ${cmp} ${value} or (${key} = ${value} and m.id ${cmp} ${id}))` as Expression<SqlBool>),
+    );
+  }
+  const direction = desc ? 'desc' : 'asc';
+  if (field !== 'id') query = query.orderBy(key, direction);
+  const rows = await query
+    .orderBy('m.id', direction)
+    .limit(limit + 1)
+    .execute();
+  const more = rows.length > limit;
+  const page = (more ? rows.slice(0, limit) : rows).map(({ sort_key, ...row }) => ({ row: row as MachineRow, sortKey: sort_key }));
+  const last = page.at(-1);
+  return { rows: page.map((p) => p.row), nextCursor: more && last ? encodeCursor([last.sortKey, last.row.id]) : null };
+}
+
+export async function countMachineRows(db: Kysely<Database>, filter: MachineFilter): Promise<number> {
+  const row = await filterQuery(db, filter)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function countMachinesByState(db: Kysely<Database>): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('machines')
+    .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('state')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+}

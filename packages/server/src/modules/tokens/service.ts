@@ -1,0 +1,98 @@
+import { type ApiToken, type ApiTokenCreate, MusterError, type PageResult, type Role, roleCovers } from '@muster/contract';
+import { parseDuration } from '../../config.ts';
+import { newId, now } from '../../platform/crypto/ids.ts';
+import { newApiToken, sha256Hex } from '../../platform/crypto/secrets.ts';
+import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import type { ApiTokenRow } from '../../platform/db/schema.ts';
+import type { Transactor } from '../../platform/db/transact.ts';
+import { can, type Principal } from '../auth/policy.ts';
+
+function toApiToken(row: ApiTokenRow): ApiToken {
+  const { token_hash: _hash, ...rest } = row;
+  return { ...rest, role: row.role as Role };
+}
+
+// last_used_at is written at most once a minute per token, not on every request.
+const lastUsedResolutionMs = 60_000;
+
+export class TokenService {
+  readonly #tx: Transactor;
+
+  constructor(tx: Transactor) {
+    this.#tx = tx;
+  }
+
+  /** Creates a token for the caller; its role is at most the caller's. The secret is returned only here. */
+  async create(principal: Principal, input: ApiTokenCreate): Promise<ApiToken & { token: string }> {
+    const role = input.role ?? principal.role;
+    if (!roleCovers(principal.role, role)) {
+      throw new MusterError('forbidden', `A ${principal.role} cannot create a token with role ${role}`);
+    }
+    const secret = newApiToken();
+    const created = now();
+    const row: ApiTokenRow = {
+      id: newId('t'),
+      user_id: principal.userId,
+      name: input.name,
+      role,
+      token_hash: sha256Hex(secret),
+      prefix: secret.slice(0, 10),
+      created_at: created,
+      expires_at: input.expires_in ? new Date(Date.now() + parseDuration(input.expires_in) * 1000).toISOString() : null,
+      last_used_at: null,
+      revoked_at: null,
+    };
+    await this.#tx.run(async (tx) => {
+      await tx.db.insertInto('api_tokens').values(row).execute();
+      await tx.emit({ type: 'token.created', actor: principal.actor, data: { token_id: row.id, name: row.name, role } });
+    }, 1);
+    return { ...toApiToken(row), token: secret };
+  }
+
+  /** Admins see every token; others their own. */
+  async list(principal: Principal, cursor?: string, limit = defaultPageSize): Promise<PageResult<ApiToken>> {
+    let query = this.#tx.db
+      .selectFrom('api_tokens')
+      .selectAll()
+      .orderBy('id')
+      .limit(limit + 1);
+    if (!can(principal, 'user.read')) query = query.where('user_id', '=', principal.userId);
+    if (cursor) query = query.where('id', '>', String(decodeCursor(cursor, 1)[0]));
+    return finishPage(await query.execute(), limit, (r) => [r.id], toApiToken);
+  }
+
+  async revoke(principal: Principal, id: string): Promise<ApiToken> {
+    const row = await this.#tx.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || (row.user_id !== principal.userId && !can(principal, 'user.write'))) {
+      throw new MusterError('not_found', `No token ${id}`);
+    }
+    const revokedAt = row.revoked_at ?? now();
+    await this.#tx.run(async (tx) => {
+      await tx.db.updateTable('api_tokens').set({ revoked_at: revokedAt }).where('id', '=', id).execute();
+      await tx.emit({ type: 'token.revoked', actor: principal.actor, data: { token_id: id, name: row.name } });
+    }, 1);
+    return toApiToken({ ...row, revoked_at: revokedAt });
+  }
+
+  /** Finds the live token for a secret and notes its use; null when unknown, revoked or expired. */
+  async resolve(secret: string): Promise<{ row: ApiTokenRow; username: string; userRole: Role } | null> {
+    const found = await this.#tx.db
+      .selectFrom('api_tokens')
+      .innerJoin('users', 'users.id', 'api_tokens.user_id')
+      .selectAll('api_tokens')
+      .select(['users.username', 'users.role as user_role'])
+      .where('token_hash', '=', sha256Hex(secret))
+      .executeTakeFirst();
+    if (!found || found.revoked_at || (found.expires_at && found.expires_at <= now())) return null;
+    const time = Date.now();
+    if (!found.last_used_at || time - Date.parse(found.last_used_at) > lastUsedResolutionMs) {
+      await this.#tx.db
+        .updateTable('api_tokens')
+        .set({ last_used_at: new Date(time).toISOString() })
+        .where('id', '=', found.id)
+        .execute();
+    }
+    const { username, user_role, ...row } = found;
+    return { row, username, userRole: user_role as Role };
+  }
+}

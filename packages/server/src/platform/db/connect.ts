@@ -1,0 +1,58 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { openNodeSqlite } from './node-sqlite.ts';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export type DatabaseTarget = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string };
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: Dialect;
+  target: DatabaseTarget;
+  /** A pg pool for LISTEN and for tools; null on SQLite. */
+  pool: pg.Pool | null;
+  close(): Promise<void>;
+}
+
+const int8 = 20;
+const numeric = 1700;
+
+export function pgTypes() {
+  return {
+    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+      oid === int8 || oid === numeric ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format),
+  };
+}
+
+export function openDatabase(target: DatabaseTarget, options: { poolSize?: number } = {}): Db {
+  if (target.dialect === 'sqlite') {
+    mkdirSync(dirname(target.path), { recursive: true });
+    const sqlite = openNodeSqlite(target.path);
+    // WAL keeps readers off the writer; NORMAL sync is durable against a process crash (kill -9),
+    // and MUSTER_SQLITE_SYNC=full extends that to power loss (docs/storage.md).
+    const sync = process.env.MUSTER_SQLITE_SYNC === 'full' ? 'FULL' : 'NORMAL';
+    sqlite.raw.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${sync}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;`);
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { kysely, dialect: 'sqlite', target, pool: null, close: () => kysely.destroy() };
+  }
+  const pool = new pg.Pool({ connectionString: target.url, max: options.poolSize ?? 16, types: pgTypes() });
+  pool.on('error', () => {}); // an idle client's error surfaces on its next query
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { kysely, dialect: 'postgres', target, pool, close: () => kysely.destroy() };
+}
+
+/** Describes a target without its password, for logs and messages. */
+export function describeTarget(target: DatabaseTarget): string {
+  if (target.dialect === 'sqlite') return `sqlite:${target.path}`;
+  try {
+    const url = new URL(target.url);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres (unparsable url)';
+  }
+}

@@ -1,0 +1,190 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Dialect } from './connect.ts';
+
+/** One migration set for both databases; the only difference is how the event id is generated. */
+function initial(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('username', 'text', (c) => c.notNull().unique())
+        .addColumn('email', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('last_login_at', 'text')
+        .execute();
+
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('prefix', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema.createIndex('api_tokens_user').on('api_tokens').column('user_id').execute();
+
+      await db.schema
+        .createTable('fleets')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('next_seq', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('machines')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('hostname', 'text')
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('service_tag', 'text')
+        .addColumn('mac_address', 'text')
+        .addColumn('fleet_id', 'text', (c) => c.references('fleets.id'))
+        .addColumn('fleet_seq', 'integer')
+        .addColumn('facts', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('nixos_config', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('enrolled_at', 'text')
+        .addColumn('last_seen_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      for (const column of ['state', 'fleet_id', 'hostname', 'created_at', 'updated_at', 'last_seen_at']) {
+        await db.schema.createIndex(`machines_${column}`).on('machines').columns([column, 'id']).execute();
+      }
+
+      await db.schema
+        .createTable('machine_labels')
+        .addColumn('machine_id', 'text', (c) => c.notNull().references('machines.id').onDelete('cascade'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('machine_labels_pk', ['machine_id', 'key'])
+        .execute();
+      await db.schema.createIndex('machine_labels_key_value').on('machine_labels').columns(['key', 'value', 'machine_id']).execute();
+
+      await db.schema
+        .createTable('identifiers')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('machine_id', 'text', (c) => c.notNull().references('machines.id').onDelete('cascade'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('identifiers_pk', ['kind', 'value'])
+        .execute();
+      await db.schema.createIndex('identifiers_machine').on('identifiers').column('machine_id').execute();
+
+      await db.schema
+        .createTable('groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('tags', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('group_members')
+        .addColumn('group_id', 'text', (c) => c.notNull().references('groups.id').onDelete('cascade'))
+        .addColumn('machine_id', 'text', (c) => c.notNull().references('machines.id').onDelete('cascade'))
+        .addColumn('added_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'machine_id'])
+        .execute();
+      await db.schema.createIndex('group_members_machine').on('group_members').column('machine_id').execute();
+
+      await db.schema
+        .createTable('events')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('machine_id', 'text')
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('data', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('events_machine').on('events').columns(['machine_id', 'id']).execute();
+      await db.schema.createIndex('events_type').on('events').columns(['type', 'id']).execute();
+
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('machine_id', 'text')
+        .addColumn('payload', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('max_attempts', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('run_at', 'text', (c) => c.notNull())
+        .addColumn('locked_by', 'text')
+        .addColumn('locked_until', 'text')
+        .addColumn('error', 'text')
+        .addColumn('log', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text')
+        .addColumn('finished_at', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('jobs_state_run_at').on('jobs').columns(['state', 'run_at']).execute();
+      await db.schema.createIndex('jobs_machine').on('jobs').columns(['machine_id', 'id']).execute();
+
+      await db.schema
+        .createTable('settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('request_hash', 'text', (c) => c.notNull())
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('response', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('idempotency_keys_pk', ['user_id', 'key'])
+        .execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
+function provider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: async () => ({ '0001_initial': initial(dialect) }) };
+}
+
+export interface MigrationReport {
+  applied: string[];
+  current: string | null;
+}
+
+export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<MigrationReport> {
+  const migrator = new Migrator({ db, provider: provider(dialect) });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  const all = await migrator.getMigrations();
+  const executed = all.filter((m) => m.executedAt);
+  return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName), current: executed.at(-1)?.name ?? null };
+}
+
+export async function pendingMigrations(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: provider(dialect) });
+  return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+export { sql };

@@ -1,0 +1,54 @@
+import type { Event } from '@muster/contract';
+import { type Kysely, sql } from 'kysely';
+import { now } from '../crypto/ids.ts';
+import type { Dialect } from '../db/connect.ts';
+import type { Database, EventRow } from '../db/schema.ts';
+
+export const eventChannel = 'muster_events';
+// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; larger events travel as their id.
+const notifyLimit = 7900;
+
+export interface NewEvent {
+  type: string;
+  machineId?: string | null;
+  actor: string;
+  reason?: string;
+  data?: Record<string, unknown>;
+}
+
+export function eventFromRow(row: Omit<EventRow, 'id'> & { id: number }): Event {
+  return {
+    id: Number(row.id),
+    type: row.type,
+    machine_id: row.machine_id,
+    actor: row.actor,
+    reason: row.reason,
+    data: typeof row.data === 'string' ? JSON.parse(row.data) : row.data,
+    created_at: row.created_at,
+  };
+}
+
+/** Appends an event inside the caller's transaction; on PostgreSQL the NOTIFY is sent on commit only. */
+export async function insertEvent(trx: Kysely<Database>, dialect: Dialect, input: NewEvent): Promise<Event> {
+  const values = {
+    type: input.type,
+    machine_id: input.machineId ?? null,
+    actor: input.actor,
+    reason: input.reason ?? '',
+    data: JSON.stringify(input.data ?? {}),
+    created_at: now(),
+  };
+  if (dialect === 'sqlite') {
+    const row = await trx.insertInto('events').values(values).returningAll().executeTakeFirstOrThrow();
+    return eventFromRow(row);
+  }
+  const { rows } = await sql<EventRow & { id: number }>`
+    with e as (
+      insert into events (type, machine_id, actor, reason, data, created_at)
+      values (${values.type}, ${values.machine_id}, ${values.actor}, ${values.reason}, ${values.data}, ${values.created_at})
+      returning *
+    )
+    select e.*, pg_notify(${eventChannel}, case when octet_length(row_to_json(e)::text) < ${notifyLimit}
+      then row_to_json(e)::text else json_build_object('id', e.id)::text end) from e`.execute(trx);
+  return eventFromRow(rows[0]);
+}

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { MusterError } from '@muster/contract';
+import Fastify, { type FastifyRequest, LogController } from 'fastify';
+import type { Principal } from '../../modules/auth/policy.ts';
+import { authorize } from '../../modules/auth/policy.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { sendProblem, toMusterError } from './problem.ts';
+import type { App } from './types.ts';
+import { validatorCompiler } from './validation.ts';
+
+export interface HttpOptions {
+  logLevel: string;
+  metrics: Metrics;
+  /** Resolves the Authorization header to a principal; null when authentication is turned off. */
+  authenticate: ((bearer: string) => Promise<Principal>) | null;
+  localPrincipal: Principal;
+  version: string;
+}
+
+// Never log credentials: headers that carry them and body fields that are secrets.
+export const redactPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  '*.password',
+  '*.token',
+  '*.code',
+];
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+function bearerOf(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) throw new MusterError('unauthenticated', 'The Authorization header must be "Bearer <token>"');
+  return match[1];
+}
+
+export async function createHttpServer(options: HttpOptions): Promise<App> {
+  const app = Fastify({
+    logger: { level: options.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
+    // One access line per request comes from the onResponse hook below, with the route and the actor.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    forceCloseConnections: true,
+  }).withTypeProvider() as unknown as App;
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.decorateRequest('principal', null as unknown as Principal);
+
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toMusterError(error);
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    return sendProblem(request, reply, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new MusterError('not_found', `No route ${request.method} ${request.url.split('?')[0]}; see /api/docs`)),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const action = request.routeOptions.config.action;
+    if (action === 'public' || request.is404) return;
+    if (!action) throw new MusterError('internal', `Route ${request.routeOptions.url} names no policy action`);
+    if (!options.authenticate) {
+      request.principal = options.localPrincipal;
+      return;
+    }
+    const bearer = bearerOf(request);
+    if (!bearer)
+      throw new MusterError('unauthenticated', 'Log in first: send "Authorization: Bearer <token>" (POST /api/v1/login gives one)');
+    request.principal = await options.authenticate(bearer);
+    authorize(request.principal, action);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    options.metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        actor: request.principal?.actor,
+      },
+      'request',
+    );
+  });
+
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, context) => ({ statusCode: 429, message: `Too many requests; retry in ${context.after}` }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'muster API',
+        version: options.version,
+        description: 'Zero-touch provisioning server. Errors are RFC 9457 problem+json with a stable code.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'A session JWT from POST /api/v1/login, or an API token (mst_…)' },
+        },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/api/docs')) route.config = { ...route.config, action: 'public' };
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs', uiConfig: { url: '/api/v1/openapi.json' } as never });
+  return app;
+}
