@@ -56,6 +56,12 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
   }).withTypeProvider() as unknown as App;
 
   app.setValidatorCompiler(validatorCompiler);
+  // Many clients send a JSON content type with an empty body on POSTs that take none (build, cancel).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : parseJson(request, body, done),
+  );
   app.decorateRequest('principal', null as unknown as Principal);
 
   app.setErrorHandler((error, request, reply) => {
