@@ -9,7 +9,10 @@ eachDatabase('Metal Enrollment API examples', (h) => {
   let groupId: string;
 
   test('login returns token, expires_at and user', async () => {
-    const reply = await h().request('POST', '/api/v1/login', { token: null, body: { username: 'admin', password: 'correct horse battery' } });
+    const reply = await h().request('POST', '/api/v1/login', {
+      token: null,
+      body: { username: 'admin', password: 'correct horse battery' },
+    });
     assert.equal(reply.status, 200);
     assert.deepEqual(Object.keys(reply.body).sort(), ['expires_at', 'token', 'user']);
     assert.match(reply.body.token, /^eyJ/);
@@ -117,7 +120,13 @@ eachDatabase('Metal Enrollment API examples', (h) => {
       body: { group_id: groupId, operation: 'update', data: { description: 'Updated via bulk operation' } },
     });
     assert.equal(reply.status, 200);
-    assert.deepEqual(reply.body, { operation: 'update', total: 1, succeeded: 1, failed: 0, results: [{ machine_id: machineId, ok: true }] });
+    assert.deepEqual(reply.body, {
+      operation: 'update',
+      total: 1,
+      succeeded: 1,
+      failed: 0,
+      results: [{ machine_id: machineId, ok: true }],
+    });
     const machine = await h().request('GET', `/api/v1/machines/${machineId}`, { token });
     assert.equal(machine.body.description, 'Updated via bulk operation');
   });
@@ -161,9 +170,15 @@ eachDatabase('Metal Enrollment API examples', (h) => {
     const me = await h().request('GET', '/api/v1/me', { token });
     const reply = await h().request('PUT', `/api/v1/users/${me.body.id}`, { token, body: { password: 'new-secure-password' } });
     assert.equal(reply.status, 200);
-    const oldLogin = await h().request('POST', '/api/v1/login', { token: null, body: { username: 'admin', password: 'correct horse battery' } });
+    const oldLogin = await h().request('POST', '/api/v1/login', {
+      token: null,
+      body: { username: 'admin', password: 'correct horse battery' },
+    });
     assert.equal(oldLogin.status, 401);
-    const newLogin = await h().request('POST', '/api/v1/login', { token: null, body: { username: 'admin', password: 'new-secure-password' } });
+    const newLogin = await h().request('POST', '/api/v1/login', {
+      token: null,
+      body: { username: 'admin', password: 'new-secure-password' },
+    });
     assert.equal(newLogin.status, 200);
   });
 });

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createMuster, type Muster } from '../../packages/server/src/app.ts';
 import { createTestDatabase, pgUrl, type TestDatabase } from '../support/databases.ts';
-import { enrollBody, testConfig } from '../support/harness.ts';
+import { enrollBody, json, testConfig } from '../support/harness.ts';
 
 /** Reads server-sent events from a stream until `count` data messages arrived. */
 async function readEvents(url: string, token: string, count: number, signal: AbortSignal): Promise<{ type: string; machine_id: string }[]> {
@@ -60,7 +60,7 @@ onPostgres('two replicas on one PostgreSQL', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(enrollBody(1)),
     });
-    const machine = await enrolled.json();
+    const machine = await json(enrolled);
     const [event] = await received;
     controller.abort();
     assert.deepEqual({ type: event.type, machine_id: event.machine_id }, { type: 'machine.enrolled', machine_id: machine.id });
@@ -73,7 +73,7 @@ onPostgres('two replicas on one PostgreSQL', () => {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(enrollBody(42)),
-        }).then(async (r) => ({ status: r.status, id: (await r.json()).id })),
+        }).then(async (r) => ({ status: r.status, id: (await json(r)).id })),
       ),
     );
     assert.deepEqual([...new Set(replies.map((r) => r.status))].sort(), [200, 201]);
@@ -87,16 +87,18 @@ onPostgres('two replicas on one PostgreSQL', () => {
     const ids: string[] = [];
     for (let i = 100; i < 130; i++) {
       const reply = await fetch(`${baseUrl(one)}/api/v1/enroll`, { method: 'POST', headers, body: JSON.stringify(enrollBody(i)) });
-      ids.push((await reply.json()).id);
+      ids.push((await json(reply)).id);
     }
     const joined = await Promise.all(
       ids.map((id, i) =>
-        fetch(`${baseUrl(i % 2 ? one : two)}/api/v1/machines/${id}`, { method: 'PUT', headers, body: JSON.stringify({ fleet: 'edge' }) }).then((r) =>
-          r.json(),
-        ),
+        fetch(`${baseUrl(i % 2 ? one : two)}/api/v1/machines/${id}`, {
+          method: 'PUT',
+          headers,
+          body: JSON.stringify({ fleet: 'edge' }),
+        }).then(json),
       ),
     );
-    const numbers = joined.map((m) => m.fleet_seq).sort((a, b) => a - b);
+    const numbers = joined.map((m) => m.fleet_seq as number).sort((a, b) => a - b);
     assert.deepEqual(
       numbers,
       Array.from({ length: 30 }, (_, i) => i + 1),
@@ -107,15 +109,21 @@ onPostgres('two replicas on one PostgreSQL', () => {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
     const jobIds: string[] = [];
     for (let i = 200; i < 210; i++) {
-      const machine = await (await fetch(`${baseUrl(one)}/api/v1/enroll`, { method: 'POST', headers, body: JSON.stringify(enrollBody(i)) })).json();
-      await fetch(`${baseUrl(one)}/api/v1/machines/${machine.id}`, { method: 'PUT', headers, body: JSON.stringify({ nixos_config: '{ }' }) });
+      const machine = await json(
+        await fetch(`${baseUrl(one)}/api/v1/enroll`, { method: 'POST', headers, body: JSON.stringify(enrollBody(i)) }),
+      );
+      await fetch(`${baseUrl(one)}/api/v1/machines/${machine.id}`, {
+        method: 'PUT',
+        headers,
+        body: JSON.stringify({ nixos_config: '{ }' }),
+      });
       const reply = await fetch(`${baseUrl(i % 2 ? one : two)}/api/v1/machines/${machine.id}/build`, { method: 'POST', headers });
       assert.equal(reply.status, 202);
-      jobIds.push((await reply.json()).id);
+      jobIds.push((await json(reply)).id);
     }
     for (const id of jobIds) {
       for (let tries = 0; tries < 400; tries++) {
-        const job = await (await fetch(`${baseUrl(one)}/api/v1/jobs/${id}`, { headers })).json();
+        const job = await json(await fetch(`${baseUrl(one)}/api/v1/jobs/${id}`, { headers }));
         if (job.state === 'succeeded') {
           assert.equal(job.attempts, 1);
           break;
@@ -124,7 +132,7 @@ onPostgres('two replicas on one PostgreSQL', () => {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     }
-    const events = await (await fetch(`${baseUrl(two)}/api/v1/events?type=job.succeeded&limit=100`, { headers })).json();
+    const events = await json(await fetch(`${baseUrl(two)}/api/v1/events?type=job.succeeded&limit=100`, { headers }));
     assert.equal(events.items.length, 10);
     assert.equal(new Set(events.items.map((e: { data: { job_id: string } }) => e.data.job_id)).size, 10);
   });

@@ -1,13 +1,14 @@
 import { after, before, describe } from 'node:test';
 import type { Role } from '@muster/contract';
-import { type Config, loadConfig } from '../../packages/server/src/config.ts';
 import { createMuster, type Muster } from '../../packages/server/src/app.ts';
+import { type Config, loadConfig } from '../../packages/server/src/config.ts';
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from './databases.ts';
 
 export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: any; // biome-ignore lint/suspicious/noExplicitAny: tests read response bodies of every shape
+  // biome-ignore lint/suspicious/noExplicitAny: tests read response bodies of every shape
+  body: any;
   text: string;
 }
 
@@ -62,7 +63,7 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
     try {
       body = JSON.parse(response.body);
     } catch {}
-    return { status: response.statusCode, headers: response.headers, body, text: response.body };
+    return { status: response.statusCode, headers: response.headers as Reply['headers'], body, text: response.body };
   };
   let counter = 0;
   const harness: Harness = {
@@ -118,3 +119,7 @@ export async function waitForJob(h: () => Harness, id: string) {
   }
   throw new Error(`job ${id} did not finish`);
 }
+
+/** A fetch response's JSON body, untyped: tests assert on its shape. */
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export const json = (response: Response): Promise<any> => response.json();

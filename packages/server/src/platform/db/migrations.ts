@@ -173,18 +173,27 @@ export interface MigrationReport {
   current: string | null;
 }
 
+/**
+ * On PostgreSQL the migration tables live in the connection's current schema: Kysely otherwise finds
+ * them in any schema, and a second muster schema in one database would take another's for its own.
+ */
+async function migrator(db: Kysely<any>, dialect: Dialect): Promise<Migrator> {
+  if (dialect === 'sqlite') return new Migrator({ db, provider: provider(dialect) });
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return new Migrator({ db, provider: provider(dialect), migrationTableSchema: rows[0].schema });
+}
+
 export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<MigrationReport> {
-  const migrator = new Migrator({ db, provider: provider(dialect) });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  const latest = await migrator(db, dialect);
+  const { error, results = [] } = await latest.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
-  const all = await migrator.getMigrations();
+  const all = await latest.getMigrations();
   const executed = all.filter((m) => m.executedAt);
   return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName), current: executed.at(-1)?.name ?? null };
 }
 
 export async function pendingMigrations(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: provider(dialect) });
-  return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+  return (await (await migrator(db, dialect)).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
 }
 
 export { sql };

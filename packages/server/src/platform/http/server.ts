@@ -60,7 +60,7 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
-    body === '' ? done(null, undefined) : parseJson(request, body, done),
+    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
   );
   app.decorateRequest('principal', null as unknown as Principal);
 

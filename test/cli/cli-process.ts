@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const mainPath = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'main.ts');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  /** Written to stdin, which is then closed; stdin is closed at once when absent. */
+  input?: string;
+}
+
+const made: string[] = [];
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory, removed when the test process exits. */
+export function tempDir(prefix = 'muster-cli-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** Runs `muster ARGS` as a person would (a new process), isolated from the caller's login and server. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    MUSTER_SERVER: undefined,
+    MUSTER_TOKEN: undefined,
+    MUSTER_DATA_DIR: undefined,
+    DATABASE_URL: undefined,
+    MUSTER_CONFIG_DIR: tempDir('muster-config-'),
+    ...options.env,
+  };
+  const child = spawn(process.execPath, [mainPath, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  child.stdin.end(options.input ?? '');
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { loadConfig } from '../../packages/server/src/config.ts';
+import { migrate } from '../../packages/server/src/serve.ts';
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.ts';
+
+const made: TestDatabase[] = [];
+after(() => Promise.all(made.map((d) => d.drop())));
+
+for (const kind of databaseKinds) {
+  test(`migrate applies the schema once and is then up to date [${kind}]`, async () => {
+    const database = await createTestDatabase(kind);
+    made.push(database);
+    const config = loadConfig({ dataDir: database.dataDir, databaseUrl: database.databaseUrl }, {});
+    const first = await migrate(config);
+    const second = await migrate(config);
+    assert.deepEqual([first.applied, first.current], [['0001_initial'], '0001_initial']);
+    assert.deepEqual([second.applied, second.current], [[], '0001_initial']);
+  });
+}
+
+if (databaseKinds.includes('postgres')) {
+  test('two muster schemas in one PostgreSQL database migrate independently', async () => {
+    const [a, b] = await Promise.all([createTestDatabase('postgres'), createTestDatabase('postgres')]);
+    made.push(a, b);
+    const reports = [];
+    for (const database of [a, b])
+      reports.push(await migrate(loadConfig({ dataDir: database.dataDir, databaseUrl: database.databaseUrl }, {})));
+    assert.deepEqual(
+      reports.map((r) => r.applied),
+      [['0001_initial'], ['0001_initial']],
+    );
+  });
+}
