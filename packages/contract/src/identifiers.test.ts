@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MusterError } from './errors.ts';
+import { isBogus, normalizeIdentifier, parseIdentifierRef } from './identifiers.ts';
+
+test('MACs in every common spelling normalise to lower-case colon form', () => {
+  for (const raw of ['00:11:22:AA:BB:CC', '00-11-22-aa-bb-cc', '001122AABBCC', '0011.22aa.bbcc', ' 00:11:22:aa:bb:cc ']) {
+    assert.deepEqual(normalizeIdentifier('mac', raw), { kind: 'mac', value: '00:11:22:aa:bb:cc' });
+  }
+});
+
+test('UUIDs normalise to lower-case dashed form, braces dropped', () => {
+  assert.deepEqual(normalizeIdentifier('uuid', '{4C4C4544-0042-3510-8052-B4C04F4E4D32}'), {
+    kind: 'uuid',
+    value: '4c4c4544-0042-3510-8052-b4c04f4e4d32',
+  });
+});
+
+test('serials are trimmed and keep their case', () => {
+  assert.deepEqual(normalizeIdentifier('serial', '  AbC123 '), { kind: 'serial', value: 'AbC123' });
+});
+
+test('firmware defaults and repeated characters identify nothing', () => {
+  for (const raw of [
+    'To Be Filled By O.E.M.',
+    'to be filled by o.e.m.',
+    'System Serial Number',
+    '0123456789',
+    '00000000',
+    'FFFFFFFF',
+    ' ',
+    'N/A',
+  ]) {
+    assert.equal(isBogus(raw), true, raw);
+    assert.equal(normalizeIdentifier('serial', raw), null, raw);
+  }
+  assert.equal(normalizeIdentifier('mac', '00:00:00:00:00:00'), null);
+  assert.equal(normalizeIdentifier('uuid', '00000000-0000-0000-0000-000000000000'), null);
+  assert.equal(normalizeIdentifier('uuid', 'ffffffff-ffff-ffff-ffff-ffffffffffff'), null);
+});
+
+test('malformed values are refused with invalid_identifier and the kind as path', () => {
+  for (const [kind, raw] of [
+    ['mac', '00:11:22:33:44'],
+    ['mac', 'zz:11:22:33:44:55'],
+    ['uuid', 'not-a-uuid'],
+    ['ek', 'abc'],
+    ['serial', 'xy'.repeat(65)],
+    ['serial', 'AB\u0000C'],
+  ] as const) {
+    assert.throws(
+      () => normalizeIdentifier(kind, raw),
+      (e: unknown) => e instanceof MusterError && e.code === 'invalid_identifier' && e.errors[0].path === `/${kind}`,
+    );
+  }
+});
+
+test('identifier references parse kind:value and reject unknown kinds', () => {
+  assert.deepEqual(parseIdentifierRef('serial:ABC123'), { kind: 'serial', value: 'ABC123' });
+  assert.deepEqual(parseIdentifierRef('mac:52:54:00:12:34:56'), { kind: 'mac', value: '52:54:00:12:34:56' });
+  assert.equal(parseIdentifierRef('m_01abc'), null);
+  assert.equal(parseIdentifierRef('colour:red'), null);
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MusterError } from '@muster/contract';
+import { dsnToUrl, isLoopbackOnly, loadConfig, parseDuration, parseListen } from './config.ts';
+
+test('listen addresses: HOST:PORT, :PORT (all interfaces) and [v6]:PORT', () => {
+  assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(parseListen(':8080'), { host: '0.0.0.0', port: 8080 });
+  assert.deepEqual(parseListen('[::1]:9000'), { host: '::1', port: 9000 });
+  for (const bad of ['8080', 'host:', 'host:99999', 'a:b']) assert.throws(() => parseListen(bad), MusterError, bad);
+});
+
+test('durations in the seed style (24h, 90m, 1h30m) and bare seconds', () => {
+  assert.equal(parseDuration('24h'), 86400);
+  assert.equal(parseDuration('1h30m'), 5400);
+  assert.equal(parseDuration('45'), 45);
+  assert.equal(parseDuration('7d'), 604800);
+  assert.throws(() => parseDuration('soon'), MusterError);
+});
+
+test('the seed DSN form becomes a PostgreSQL URL', () => {
+  assert.equal(
+    dsnToUrl("host=db.local port=5433 user=me password='s3cret' dbname=metal sslmode=disable"),
+    'postgres://me:s3cret@db.local:5433/metal?sslmode=disable',
+  );
+  assert.equal(dsnToUrl('postgres://x@y/z'), 'postgres://x@y/z');
+});
+
+test('flags override environment, environment overrides defaults', () => {
+  const env = { LISTEN_ADDR: ':9090', MUSTER_DATA_DIR: '/tmp/env-data', JWT_EXPIRY: '2h' };
+  assert.deepEqual(loadConfig({}, env).listen, { host: '0.0.0.0', port: 9090 });
+  assert.deepEqual(loadConfig({ listen: '127.0.0.1:1' }, env).listen, { host: '127.0.0.1', port: 1 });
+  assert.equal(loadConfig({}, env).jwtExpirySeconds, 7200);
+  assert.deepEqual(loadConfig({}, env).database, { dialect: 'sqlite', path: '/tmp/env-data/muster.db' });
+  assert.deepEqual(loadConfig({}, {}).listen, { host: '0.0.0.0', port: 8080 });
+});
+
+test('the seed database variables select the database', () => {
+  assert.deepEqual(loadConfig({}, { DB_DRIVER: 'postgres', DB_DSN: 'host=h user=u dbname=d' }).database, {
+    dialect: 'postgres',
+    url: 'postgres://u@h/d',
+  });
+  assert.deepEqual(loadConfig({}, { DB_DRIVER: 'sqlite3', DB_DSN: '/var/lib/m.db' }).database, {
+    dialect: 'sqlite',
+    path: '/var/lib/m.db',
+  });
+  assert.deepEqual(loadConfig({}, { DATABASE_URL: 'postgres://a@b/c' }).database, { dialect: 'postgres', url: 'postgres://a@b/c' });
+  assert.throws(() => loadConfig({}, { DB_DRIVER: 'mysql' }), MusterError);
+});
+
+test('ENABLE_AUTH accepts true/false spellings and refuses others', () => {
+  assert.equal(loadConfig({}, { ENABLE_AUTH: 'false' }).enableAuth, false);
+  assert.equal(loadConfig({}, {}).enableAuth, true);
+  assert.throws(() => loadConfig({}, { ENABLE_AUTH: 'maybe' }), MusterError);
+});
+
+test('loopback-only hosts', () => {
+  assert.ok(isLoopbackOnly('127.0.0.1') && isLoopbackOnly('::1') && isLoopbackOnly('localhost') && isLoopbackOnly('127.0.0.2'));
+  assert.ok(!isLoopbackOnly('0.0.0.0') && !isLoopbackOnly('::') && !isLoopbackOnly('10.0.0.1'));
+});
