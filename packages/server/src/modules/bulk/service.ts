@@ -66,7 +66,14 @@ export class BulkService {
   }
 
   async #targets(request: BulkRequest): Promise<string[]> {
-    if (request.machine_ids && request.group_id) throw new MusterError('validation_failed', 'Give machine_ids or group_id, not both');
+    if (request.machine_ids && request.group_id) {
+      throw new MusterError('validation_failed', 'Give machine_ids or group_id, not both', {
+        errors: [
+          { path: '/machine_ids', message: 'not allowed with group_id' },
+          { path: '/group_id', message: 'not allowed with machine_ids' },
+        ],
+      });
+    }
     if (request.machine_ids) return [...new Set(request.machine_ids)];
     if (!request.group_id) {
       throw new MusterError('validation_failed', 'Give machine_ids or group_id', {

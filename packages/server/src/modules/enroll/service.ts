@@ -17,14 +17,18 @@ export interface EnrollResult {
   created: boolean;
 }
 
-/** The identifiers an enrollment carries: the seed's fields and any explicit list. */
+const identifierFields = { service_tag: 'serial', serial: 'serial', mac_address: 'mac', uuid: 'uuid', asset_tag: 'asset' } as const;
+
+/** The identifiers an enrollment carries: the seed's fields and any explicit list. A bad value names its field. */
 function collectIdentifiers(input: EnrollRequest): Identifier[] {
-  const raw: { kind: IdentifierKind; value: string }[] = [...(input.identifiers ?? [])];
-  if (input.service_tag) raw.push({ kind: 'serial', value: input.service_tag });
-  if (input.serial) raw.push({ kind: 'serial', value: input.serial });
-  if (input.mac_address) raw.push({ kind: 'mac', value: input.mac_address });
-  if (input.uuid) raw.push({ kind: 'uuid', value: input.uuid });
-  if (input.asset_tag) raw.push({ kind: 'asset', value: input.asset_tag });
+  const raw: { kind: IdentifierKind; value: string; path: string }[] = (input.identifiers ?? []).map((i, n) => ({
+    ...i,
+    path: `/identifiers/${n}/value`,
+  }));
+  for (const [field, kind] of Object.entries(identifierFields)) {
+    const value = input[field as keyof typeof identifierFields];
+    if (value) raw.push({ kind, value, path: `/${field}` });
+  }
   return normalizeAll(raw);
 }
 

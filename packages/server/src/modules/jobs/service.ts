@@ -52,8 +52,8 @@ export class JobService {
 
   /** Cancels a job that has not started; a running job finishes or fails on its own. */
   async cancel(actor: string, id: string): Promise<Job> {
+    const row = await this.#find(id);
     await this.#tx.run(async (tx) => {
-      const row = await this.#find(id);
       const result = await tx.db
         .updateTable('jobs')
         .set({ state: 'cancelled', finished_at: new Date().toISOString() })

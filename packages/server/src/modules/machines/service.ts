@@ -86,10 +86,19 @@ export async function claimIdentifiers(tx: Tx, machineId: string, identifiers: I
   return fresh;
 }
 
-export function normalizeAll(identifiers: { kind: Identifier['kind']; value: string }[]): Identifier[] {
+/** Normalises and de-duplicates identifiers, dropping firmware defaults; a malformed one names its body field. */
+export function normalizeAll(identifiers: { kind: Identifier['kind']; value: string; path?: string }[]): Identifier[] {
   const seen = new Map<string, Identifier>();
-  for (const raw of identifiers) {
-    const identifier = normalizeIdentifier(raw.kind, raw.value);
+  for (const [n, raw] of identifiers.entries()) {
+    let identifier: Identifier | null;
+    try {
+      identifier = normalizeIdentifier(raw.kind, raw.value);
+    } catch (error) {
+      if (!(error instanceof MusterError)) throw error;
+      throw new MusterError(error.code, error.message, {
+        errors: [{ path: raw.path ?? `/identifiers/${n}/value`, message: error.errors[0]?.message ?? error.message }],
+      });
+    }
     if (identifier) seen.set(`${identifier.kind}:${identifier.value}`, identifier);
   }
   return [...seen.values()];
