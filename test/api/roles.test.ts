@@ -312,6 +312,19 @@ eachDatabase('Who may call what', (h) => {
     assertProblem(reply, 'forbidden', url);
   });
 
+  test('a non-admin asking after another user hears 403 whether or not that user exists', async () => {
+    const existing = `/api/v1/users/${await newUser()}`;
+    const missing = '/api/v1/users/u_01nobodyhere00000000000000';
+    for (const url of [existing, missing]) {
+      assertProblem(await h().request('GET', url, { token: tokens.viewer }), 'forbidden', url);
+      assertProblem(
+        await h().request('PUT', url, { token: tokens.operator, body: { password: 'taken over', current_password: password } }),
+        'forbidden',
+        url,
+      );
+    }
+  });
+
   test('an API token created by an admin with role viewer can read but not write', async () => {
     const created = await h().request('POST', '/api/v1/tokens', { body: { name: 'read-only', role: 'viewer' } });
     assert.equal(created.status, 201);

@@ -47,8 +47,14 @@ export function testConfig(database: TestDatabase, env: Record<string, string> =
 export async function startHarness(kind: DatabaseKind, options: HarnessOptions = {}): Promise<Harness> {
   const database = await createTestDatabase(kind);
   const config = testConfig(database, options.env);
-  const muster = await createMuster(config, { backoffBaseMs: options.backoffBaseMs ?? 50 });
-  await muster.listen();
+  let muster: Muster;
+  try {
+    muster = await createMuster(config, { backoffBaseMs: options.backoffBaseMs ?? 50 });
+    await muster.listen();
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
   const request: Harness['request'] = async (method, url, opts = {}) => {
     const token = opts.token === undefined ? harness.admin : opts.token;
     const headers: Record<string, string> = { ...opts.headers };

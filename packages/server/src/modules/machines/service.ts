@@ -53,9 +53,13 @@ export async function transitionInTx(tx: Tx, row: MachineRow, to: MachineState, 
   const from = row.state as MachineState;
   if (!canTransition(from, to)) {
     const allowed = allowedTransitions(from);
-    throw new MusterError('illegal_transition', `A ${from} machine cannot become ${to}; allowed: ${allowed.join(', ') || 'none'}`, {
-      extra: { from, to, allowed },
-    });
+    throw new MusterError(
+      'illegal_transition',
+      `The machine is ${from} and cannot become ${to}; allowed: ${allowed.join(', ') || 'none'}`,
+      {
+        extra: { from, to, allowed },
+      },
+    );
   }
   const time = now();
   const changes: Partial<MachineRow> = { state: to, updated_at: time };

@@ -19,6 +19,10 @@ export function toUser(row: UserRow): User {
   };
 }
 
+function isSelf(principal: Principal, idOrName: string): boolean {
+  return idOrName === principal.userId || idOrName === principal.username;
+}
+
 export class UserService {
   readonly #tx: Transactor;
 
@@ -59,17 +63,17 @@ export class UserService {
   }
 
   async get(principal: Principal, idOrName: string): Promise<User> {
-    const row = await this.#find(idOrName);
-    if (row.id !== principal.userId) authorize(principal, 'user.read');
-    return toUser(row);
+    if (!isSelf(principal, idOrName)) authorize(principal, 'user.read');
+    return toUser(await this.#find(idOrName));
   }
 
   /** Admins change anything; others change only their own password, giving the current one. */
   async update(principal: Principal, idOrName: string, patch: UserUpdate): Promise<User> {
-    const row = await this.#find(idOrName);
+    // Rights are checked before the lookup, so that a 404 never tells a non-admin who exists.
     const isAdmin = can(principal, 'user.write');
+    if (!isAdmin && !isSelf(principal, idOrName)) authorize(principal, 'user.write');
+    const row = await this.#find(idOrName);
     if (!isAdmin) {
-      if (row.id !== principal.userId) authorize(principal, 'user.write');
       if (patch.role !== undefined || patch.email !== undefined) {
         throw new MusterError('forbidden', 'Only an admin may change a role or an email; you may change your own password');
       }
