@@ -1,8 +1,9 @@
 import { type Fleet, type FleetCreate, type FleetUpdate, MusterError, type PageResult } from '@muster/contract';
 import { newId, now } from '../../platform/crypto/ids.ts';
+import { countRowsBy } from '../../platform/db/count.ts';
 import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { FleetRow } from '../../platform/db/schema.ts';
-import { isUniqueViolation, type Transactor } from '../../platform/db/transact.ts';
+import { orAlreadyExists, type Transactor } from '../../platform/db/transact.ts';
 import { findFleet } from './store.ts';
 
 export class FleetService {
@@ -13,18 +14,11 @@ export class FleetService {
   }
 
   async #toFleets(rows: FleetRow[]): Promise<Fleet[]> {
-    if (rows.length === 0) return [];
-    const counts = await this.#tx.db
-      .selectFrom('machines')
-      .select(['fleet_id', (eb) => eb.fn.countAll<number>().as('n')])
-      .where(
-        'fleet_id',
-        'in',
-        rows.map((r) => r.id),
-      )
-      .groupBy('fleet_id')
-      .execute();
-    const count = new Map(counts.map((c) => [c.fleet_id, Number(c.n)]));
+    const count = await countRowsBy(
+      this.#tx.db,
+      { table: 'machines', column: 'fleet_id' },
+      rows.map((r) => r.id),
+    );
     return rows.map((r) => ({ ...r, machine_count: count.get(r.id) ?? 0 }));
   }
 
@@ -64,15 +58,12 @@ export class FleetService {
       created_at: time,
       updated_at: time,
     };
-    try {
-      await this.#tx.run(async (tx) => {
+    await orAlreadyExists(`A fleet named ${input.name} already exists`, () =>
+      this.#tx.run(async (tx) => {
         await tx.db.insertInto('fleets').values(row).execute();
         await tx.emit({ type: 'fleet.created', actor, data: { fleet_id: row.id, name: row.name } });
-      }, 1);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new MusterError('already_exists', `A fleet named ${input.name} already exists`);
-      throw error;
-    }
+      }, 1),
+    );
     return { ...row, machine_count: 0 };
   }
 

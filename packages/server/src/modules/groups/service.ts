@@ -1,8 +1,9 @@
 import { type Group, type GroupCreate, type GroupUpdate, type Machine, MusterError, type PageResult } from '@muster/contract';
 import { newId, now } from '../../platform/crypto/ids.ts';
+import { countRowsBy } from '../../platform/db/count.ts';
 import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { GroupRow } from '../../platform/db/schema.ts';
-import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
+import { orAlreadyExists, type Transactor, type Tx } from '../../platform/db/transact.ts';
 import type { MachineService } from '../machines/service.ts';
 import { resolveMachine } from '../machines/service.ts';
 
@@ -16,18 +17,11 @@ export class GroupService {
   }
 
   async #toGroups(rows: GroupRow[]): Promise<Group[]> {
-    if (rows.length === 0) return [];
-    const counts = await this.#tx.db
-      .selectFrom('group_members')
-      .select(['group_id', (eb) => eb.fn.countAll<number>().as('n')])
-      .where(
-        'group_id',
-        'in',
-        rows.map((r) => r.id),
-      )
-      .groupBy('group_id')
-      .execute();
-    const count = new Map(counts.map((c) => [c.group_id, Number(c.n)]));
+    const count = await countRowsBy(
+      this.#tx.db,
+      { table: 'group_members', column: 'group_id' },
+      rows.map((r) => r.id),
+    );
     return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags), machine_count: count.get(r.id) ?? 0 }));
   }
 
@@ -71,15 +65,12 @@ export class GroupService {
       created_at: time,
       updated_at: time,
     };
-    try {
-      await this.#tx.run(async (tx) => {
+    await orAlreadyExists(`A group named ${input.name} already exists`, () =>
+      this.#tx.run(async (tx) => {
         await tx.db.insertInto('groups').values(row).execute();
         await tx.emit({ type: 'group.created', actor, data: { group_id: row.id, name: row.name } });
-      }, 1);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new MusterError('already_exists', `A group named ${input.name} already exists`);
-      throw error;
-    }
+      }, 1),
+    );
     return (await this.#toGroups([row]))[0];
   }
 

@@ -3,7 +3,7 @@ import { newId, now } from '../../platform/crypto/ids.ts';
 import { hashPassword, verifyPassword } from '../../platform/crypto/password.ts';
 import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { UserRow } from '../../platform/db/schema.ts';
-import { isUniqueViolation, type Transactor } from '../../platform/db/transact.ts';
+import { orAlreadyExists, type Transactor } from '../../platform/db/transact.ts';
 import { authorize, can, type Principal } from '../auth/policy.ts';
 import { countUsers, deleteUserRow, findUserById, findUserByName, insertUser, listUserRows, updateUserRow } from './store.ts';
 
@@ -43,15 +43,12 @@ export class UserService {
       updated_at: time,
       last_login_at: null,
     };
-    try {
-      await this.#tx.run(async (tx) => {
+    await orAlreadyExists(`A user named ${input.username} already exists`, () =>
+      this.#tx.run(async (tx) => {
         await insertUser(tx.db, row);
         await tx.emit({ type: 'user.created', actor, data: { user_id: row.id, username: row.username, role: row.role } });
-      }, 1);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new MusterError('already_exists', `A user named ${input.username} already exists`);
-      throw error;
-    }
+      }, 1),
+    );
     return toUser(row);
   }
 

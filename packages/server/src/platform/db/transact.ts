@@ -1,4 +1,4 @@
-import type { Event } from '@muster/contract';
+import { type Event, MusterError } from '@muster/contract';
 import type { Kysely } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
 import { insertEvent, type NewEvent } from '../events/record.ts';
@@ -17,6 +17,16 @@ const retryableCodes = new Set(['40001', '40P01']);
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return e?.code === '23505' || /UNIQUE constraint failed/.test(e?.message ?? '');
+}
+
+/** Runs work that inserts a named thing; a unique violation becomes already_exists with `detail`. */
+export async function orAlreadyExists<T>(detail: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new MusterError('already_exists', detail);
+    throw error;
+  }
 }
 
 /** Runs units of work in transactions and publishes their events after commit. */
