@@ -9,6 +9,7 @@ import {
   insertIdentifiers,
   insertMachineRow,
   loadMachines,
+  machineFromRow,
   updateMachineRow,
 } from '../machines/store.ts';
 
@@ -30,6 +31,11 @@ function collectIdentifiers(input: EnrollRequest): Identifier[] {
     if (value) raw.push({ kind, value, path: `/${field}` });
   }
   return normalizeAll(raw);
+}
+
+/** Identifiers in the order the API lists them: by kind, then value. */
+function sortIdentifiers(identifiers: Identifier[]): Identifier[] {
+  return [...identifiers].sort((a, b) => (a.kind === b.kind ? (a.value < b.value ? -1 : 1) : a.kind < b.kind ? -1 : 1));
 }
 
 const maxFactsBytes = 64 * 1024;
@@ -97,7 +103,8 @@ export class EnrollService {
         await insertMachineRow(tx.db, row);
         await insertIdentifiers(tx.db, row.id, identifiers, time);
         await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: true, identifiers, source } });
-        return { row, created: true };
+        // A new machine's answer is all in hand: no need to read it back.
+        return { machine: machineFromRow(row, { fleet: null, labels: {}, identifiers: sortIdentifiers(identifiers) }), created: true };
       }
       let row = (await findMachineRow(tx.db, machineIds[0])) as MachineRow;
       const changes: Partial<MachineRow> = { last_seen_at: time, updated_at: time };
@@ -111,14 +118,13 @@ export class EnrollService {
         row = await transitionInTx(tx, row, 'enrolled', actor, 'enrolled from the registration image');
       }
       await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: false, identifiers, source } });
-      return { row, created: false };
+      return { machine: (await loadMachines(tx.db, [row]))[0], created: false };
     });
     if ('conflict' in outcome) {
       throw new MusterError('identifier_conflict', 'These identifiers belong to different machines; an operator must resolve it', {
         extra: { conflicts: outcome.conflict },
       });
     }
-    const [machine] = await loadMachines(this.#tx.db, [outcome.row]);
-    return { machine, created: outcome.created };
+    return outcome;
   }
 }

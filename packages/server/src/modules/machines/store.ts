@@ -79,7 +79,18 @@ export async function loadMachines(db: Kysely<Database>, rows: MachineRow[]): Pr
     fleetIds.length ? db.selectFrom('fleets').select(['id', 'name']).where('id', 'in', fleetIds).execute() : [],
   ]);
   const fleetName = new Map(fleets.map((f) => [f.id, f.name]));
-  return rows.map((row) => ({
+  return rows.map((row) =>
+    machineFromRow(row, {
+      fleet: row.fleet_id ? (fleetName.get(row.fleet_id) ?? null) : null,
+      labels: Object.fromEntries(labels.filter((l) => l.machine_id === row.id).map((l) => [l.key, l.value])),
+      identifiers: identifiers.filter((i) => i.machine_id === row.id).map((i) => ({ kind: i.kind as IdentifierKind, value: i.value })),
+    }),
+  );
+}
+
+/** A machine as the API shows it, from its row and what other tables hold for it. */
+export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' | 'labels' | 'identifiers'>): Machine {
+  return {
     id: row.id,
     state: row.state as MachineState,
     status: row.state as MachineState,
@@ -87,17 +98,17 @@ export async function loadMachines(db: Kysely<Database>, rows: MachineRow[]): Pr
     description: row.description,
     service_tag: row.service_tag,
     mac_address: row.mac_address,
-    fleet: row.fleet_id ? (fleetName.get(row.fleet_id) ?? null) : null,
+    fleet: related.fleet,
     fleet_seq: row.fleet_seq,
-    labels: Object.fromEntries(labels.filter((l) => l.machine_id === row.id).map((l) => [l.key, l.value])),
-    identifiers: identifiers.filter((i) => i.machine_id === row.id).map((i) => ({ kind: i.kind as IdentifierKind, value: i.value })),
+    labels: related.labels,
+    identifiers: related.identifiers,
     hardware: JSON.parse(row.facts),
     nixos_config: row.nixos_config,
     enrolled_at: row.enrolled_at,
     last_seen_at: row.last_seen_at,
     created_at: row.created_at,
     updated_at: row.updated_at,
-  }));
+  };
 }
 
 export interface MachineFilter extends Omit<MachineListQuery, 'group' | 'fleet' | 'label'> {
@@ -107,8 +118,11 @@ export interface MachineFilter extends Omit<MachineListQuery, 'group' | 'fleet' 
 }
 
 // Nullable sort columns sort as '' so that both databases order them alike.
+// created_at sorts as the id does (ids begin with their creation time), which has an index.
 const sortExpression = (field: MachineSortField) =>
-  field === 'hostname' || field === 'last_seen_at' ? sql<string>`coalesce(m.${sql.ref(field)}, '')` : sql<string>`m.${sql.ref(field)}`;
+  field === 'hostname' || field === 'last_seen_at'
+    ? sql<string>`coalesce(m.${sql.ref(field)}, '')`
+    : sql<string>`m.${sql.ref(field === 'created_at' ? 'id' : field)}`;
 
 function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -163,7 +177,7 @@ function filterQuery(db: Kysely<Database>, filter: MachineFilter) {
 }
 
 export async function listMachineRows(db: Kysely<Database>, filter: MachineFilter, limit: number) {
-  const field = filter.sort ?? 'id';
+  const field = filter.sort === 'created_at' ? 'id' : (filter.sort ?? 'id');
   const desc = filter.order === 'desc';
   const key = sortExpression(field);
   let query = filterQuery(db, filter).selectAll('m').select(key.as('sort_key'));

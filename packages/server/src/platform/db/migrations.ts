@@ -60,7 +60,8 @@ function initial(dialect: Dialect): Migration {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .execute();
-      for (const column of ['state', 'fleet_id', 'hostname', 'created_at', 'updated_at', 'last_seen_at']) {
+      // Only filter and common-sort columns: every index is upkeep on each enrollment. created_at sorts as the id does.
+      for (const column of ['state', 'fleet_id', 'hostname']) {
         await db.schema.createIndex(`machines_${column}`).on('machines').columns([column, 'id']).execute();
       }
 

@@ -39,8 +39,8 @@ export async function insertEvent(trx: Kysely<Database>, dialect: Dialect, input
     created_at: now(),
   };
   if (dialect === 'sqlite') {
-    const row = await trx.insertInto('events').values(values).returningAll().executeTakeFirstOrThrow();
-    return eventFromRow(row);
+    const { insertId } = await trx.insertInto('events').values(values).executeTakeFirstOrThrow();
+    return { ...values, id: Number(insertId), data: input.data ?? {} };
   }
   const { rows } = await sql<EventRow & { id: number }>`
     with e as (
