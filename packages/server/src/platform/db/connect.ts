@@ -39,7 +39,11 @@ export function openDatabase(target: DatabaseTarget, options: { poolSize?: numbe
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     return { kysely, dialect: 'sqlite', target, pool: null, close: () => kysely.destroy() };
   }
-  const pool = new pg.Pool({ connectionString: target.url, max: options.poolSize ?? 16, types: pgTypes() });
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    max: options.poolSize ?? Number(process.env.MUSTER_DB_POOL ?? 10),
+    types: pgTypes(),
+  });
   pool.on('error', () => {}); // an idle client's error surfaces on its next query
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { kysely, dialect: 'postgres', target, pool, close: () => kysely.destroy() };
