@@ -151,6 +151,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     },
     async close() {
       await app.close();
+      await app.handlersDone(5_000);
       await jobRunner.stop();
       await listener?.stop();
       await db.close();

@@ -83,7 +83,9 @@ export const MachineListQuery = Type.Object(
         description: 'key=value (or key alone); repeat to require several',
       }),
     ),
-    q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Free text, case-insensitive: part of a hostname or identifier, or an id' })),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'Free text, case-insensitive: part of a hostname or identifier, or an id' }),
+    ),
     sort: Type.Optional(Type.Enum(machineSortFields)),
     order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
   },

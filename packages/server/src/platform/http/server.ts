@@ -55,6 +55,30 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     forceCloseConnections: true,
   }).withTypeProvider() as unknown as App;
 
+  // Handlers can outlive their connection (the client left); shutdown waits for them before the
+  // database closes under them.
+  let running = 0;
+  let whenIdle: (() => void) | null = null;
+  app.addHook('onRoute', (route) => {
+    const handler = route.handler;
+    route.handler = async function (this: unknown, request, reply) {
+      running++;
+      try {
+        return await handler.call(this as never, request, reply);
+      } finally {
+        if (--running === 0) whenIdle?.();
+      }
+    };
+  });
+  app.decorate('handlersDone', (timeoutMs: number) =>
+    running === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          whenIdle = resolve;
+          setTimeout(resolve, timeoutMs).unref();
+        }),
+  );
+
   app.setValidatorCompiler(validatorCompiler);
   // Many clients send a JSON content type with an empty body on POSTs that take none (build, cancel).
   const parseJson = app.getDefaultJsonParser('error', 'error');

@@ -6,6 +6,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
   }
+  interface FastifyInstance {
+    /** Resolves once no route handler runs (or after `timeoutMs`); used before the database closes. */
+    handlersDone(timeoutMs: number): Promise<void>;
+  }
   interface FastifyContextConfig {
     /** The policy action a route needs, or 'public'. Every route must name one. */
     action?: RouteAction;
