@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -45,8 +46,30 @@ export function openDatabase(target: DatabaseTarget, options: { poolSize?: numbe
     types: pgTypes(),
   });
   pool.on('error', () => {}); // an idle client's error surfaces on its next query
+  pool.on('connect', prepareRepeatedStatements);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { kysely, dialect: 'postgres', target, pool, close: () => kysely.destroy() };
+}
+
+const preparedPerConnection = 256;
+
+/**
+ * Kysely sends every statement unnamed, so PostgreSQL parses and plans it each time. Naming statements by
+ * their text makes each connection prepare a statement once and reuse it (and its plan) afterwards.
+ * Only the first 256 distinct statements of a connection are kept prepared; the rest run as before.
+ */
+function prepareRepeatedStatements(client: pg.PoolClient): void {
+  const names = new Map<string, string>();
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((text: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof text !== 'string' || !Array.isArray(values) || values.length === 0) return query(text, values, callback);
+    let name = names.get(text);
+    if (!name && names.size < preparedPerConnection) {
+      name = `muster_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      names.set(text, name);
+    }
+    return name ? query({ name, text, values }, callback) : query(text, values, callback);
+  }) as typeof client.query;
 }
 
 /** Describes a target without its password, for logs and messages. */
