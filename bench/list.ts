@@ -72,7 +72,7 @@ export const rackOf = (i: number) => `r${String((i % racks) + 1).padStart(2, '0'
 interface SeedRow {
   id: string;
   state: string;
-  hostname: string | null;
+  hostname: string;
   serial: string;
   mac: string;
   facts: string;
@@ -93,7 +93,7 @@ function seedRow(i: number, base: number): SeedRow {
   return {
     id: `m_${ulidAt(created)}`,
     state,
-    hostname: state === 'discovered' || state === 'enrolled' ? null : `${rack}-n${String(i).padStart(6, '0')}.dc1.example.net`,
+    hostname: state === 'discovered' || state === 'enrolled' ? '' : `${rack}-n${String(i).padStart(6, '0')}.dc1.example.net`,
     serial,
     mac,
     facts: JSON.stringify(hardwareFacts(serial, mac, i)),

@@ -87,7 +87,7 @@ export function buildHandler(config: Config, transactor: Transactor): JobHandler
         {
           MUSTER_JOB_ID: job.id,
           MUSTER_MACHINE_ID: row.id,
-          MUSTER_HOSTNAME: row.hostname ?? '',
+          MUSTER_HOSTNAME: row.hostname,
           MUSTER_BUILD_DIR: dir,
           MUSTER_CONFIG_FILE: configFile,
           MUSTER_MACHINE_FILE: join(dir, 'machine.json'),

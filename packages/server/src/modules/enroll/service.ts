@@ -87,7 +87,7 @@ export class EnrollService {
         const row: MachineRow = {
           id: newId('m'),
           state: 'enrolled',
-          hostname: null,
+          hostname: '',
           description: '',
           service_tag: identifiers.find((i) => i.kind === 'serial')?.value ?? null,
           mac_address: identifiers.find((i) => i.kind === 'mac')?.value ?? null,

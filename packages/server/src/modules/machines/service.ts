@@ -157,7 +157,7 @@ export class MachineService {
       const row: MachineRow = {
         id: newId('m'),
         state: 'enrolled',
-        hostname: input.hostname ?? null,
+        hostname: input.hostname ?? '',
         description: input.description ?? '',
         service_tag: identifiers.find((i) => i.kind === 'serial')?.value ?? null,
         mac_address: identifiers.find((i) => i.kind === 'mac')?.value ?? null,
@@ -193,7 +193,7 @@ export class MachineService {
   /** The field changes of an update, inside a caller's transaction (shared with bulk). */
   async applyUpdate(tx: Tx, row: MachineRow, patch: MachineUpdate, actor: string): Promise<void> {
     const changes: Partial<MachineRow> = { updated_at: now() };
-    if (patch.hostname !== undefined) changes.hostname = patch.hostname;
+    if (patch.hostname !== undefined) changes.hostname = patch.hostname ?? '';
     if (patch.description !== undefined) changes.description = patch.description;
     if (patch.nixos_config !== undefined) changes.nixos_config = patch.nixos_config;
     await updateMachineRow(tx.db, row.id, changes);
@@ -213,7 +213,7 @@ export class MachineService {
     if (!fleet) throw new MusterError('not_found', `No fleet ${fleetRef}; create it with muster fleet create ${fleetRef}`);
     if (fleet.id === row.fleet_id) return;
     const seq = await allocateFleetSeq(tx.db, fleet.id);
-    await updateMachineRow(tx.db, row.id, { fleet_id: fleet.id, fleet_seq: seq, hostname: row.hostname ?? `${fleet.name}-${seq}` });
+    await updateMachineRow(tx.db, row.id, { fleet_id: fleet.id, fleet_seq: seq, hostname: row.hostname || `${fleet.name}-${seq}` });
     await tx.emit({ type: 'machine.fleet_joined', machineId: row.id, actor, data: { fleet: fleet.name, fleet_seq: seq } });
   }
 

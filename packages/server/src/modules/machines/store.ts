@@ -94,7 +94,7 @@ export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' |
     id: row.id,
     state: row.state as MachineState,
     status: row.state as MachineState,
-    hostname: row.hostname,
+    hostname: row.hostname || null,
     description: row.description,
     service_tag: row.service_tag,
     mac_address: row.mac_address,
@@ -117,10 +117,10 @@ export interface MachineFilter extends Omit<MachineListQuery, 'group' | 'fleet' 
   labels: { key: string; value: string | null }[];
 }
 
-// Nullable sort columns sort as '' so that both databases order them alike.
+// A missing last_seen_at sorts as '' so that both databases order it alike (hostname is '' already).
 // created_at sorts as the id does (ids begin with their creation time), which has an index.
 const sortExpression = (field: MachineSortField) =>
-  field === 'hostname' || field === 'last_seen_at'
+  field === 'last_seen_at'
     ? sql<string>`coalesce(m.${sql.ref(field)}, '')`
     : sql<string>`m.${sql.ref(field === 'created_at' ? 'id' : field)}`;
 

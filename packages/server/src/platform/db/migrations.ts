@@ -47,7 +47,7 @@ function initial(dialect: Dialect): Migration {
         .createTable('machines')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('hostname', 'text')
+        .addColumn('hostname', 'text', (c) => c.notNull().defaultTo(''))
         .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
         .addColumn('service_tag', 'text')
         .addColumn('mac_address', 'text')
@@ -64,6 +64,8 @@ function initial(dialect: Dialect): Migration {
       for (const column of ['state', 'fleet_id', 'hostname']) {
         await db.schema.createIndex(`machines_${column}`).on('machines').columns([column, 'id']).execute();
       }
+      // Lists of one state sorted by name (what a dashboard shows) read this index in order.
+      await db.schema.createIndex('machines_state_hostname').on('machines').columns(['state', 'hostname', 'id']).execute();
 
       await db.schema
         .createTable('machine_labels')

@@ -37,7 +37,8 @@ export interface FleetRow {
 export interface MachineRow {
   id: string;
   state: string;
-  hostname: string | null;
+  /** '' when the machine has none (the API shows null): a plain column sorts alike on both databases. */
+  hostname: string;
   description: string;
   service_tag: string | null;
   mac_address: string | null;

@@ -1,5 +1,5 @@
 import { type Event, MusterError } from '@muster/contract';
-import type { ControlledTransaction, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
 import { insertEvent, type NewEvent } from '../events/record.ts';
 import type { Db } from './connect.ts';
@@ -40,10 +40,11 @@ const maxBatch = 64;
 /**
  * Runs units of work in transactions and publishes their events after commit.
  *
- * On SQLite, work that arrives while a transaction runs is grouped into the next one (group commit):
- * each unit runs in its own savepoint, so a failing unit rolls back alone, and every caller hears of its
- * result only after the shared COMMIT. One commit then writes the table and index pages that consecutive
- * units share once instead of once per unit. PostgreSQL runs one transaction per unit on its pool.
+ * On SQLite, work that arrives while a transaction runs is grouped into the next one (group commit), and
+ * every caller hears of its result only after the shared COMMIT. One commit then writes the table and index
+ * pages that consecutive units share once instead of once per unit. When a unit fails, the batch is rolled
+ * back and its units run again one transaction each, so a failure still undoes only its own unit. Units are
+ * database work only, so running one again is safe. PostgreSQL runs one transaction per unit on its pool.
  */
 export class Transactor {
   readonly #db: Db;
@@ -103,46 +104,37 @@ export class Transactor {
     }
   }
 
+  /** One transaction for the whole batch; if any unit fails, the batch is undone and each unit runs alone. */
   async #runBatch(batch: Pending[]): Promise<void> {
-    const outcomes: { ok: boolean; value: unknown; events: Event[] }[] = [];
-    let trx: ControlledTransaction<Database>;
-    try {
-      trx = await this.#db.kysely.startTransaction().execute();
-    } catch (error) {
-      for (const pending of batch) pending.reject(error);
-      return;
+    if (batch.length > 1) {
+      const results = await this.#attempt(batch).catch(() => null);
+      if (results) return this.#settle(batch, results);
     }
-    try {
+    for (const pending of batch) {
+      try {
+        const [result] = await this.#attempt([pending]);
+        this.#settle([pending], [result]);
+      } catch (error) {
+        pending.reject(error);
+      }
+    }
+  }
+
+  async #attempt(batch: Pending[]): Promise<{ value: unknown; events: Event[] }[]> {
+    return this.#db.kysely.transaction().execute(async (trx) => {
+      const results: { value: unknown; events: Event[] }[] = [];
       for (const pending of batch) {
-        const savepoint = await trx.savepoint('unit').execute();
         const events: Event[] = [];
-        try {
-          const value = await pending.work(this.#tx(savepoint, events));
-          await savepoint.releaseSavepoint('unit').execute();
-          outcomes.push({ ok: true, value, events });
-        } catch (error) {
-          await savepoint.rollbackToSavepoint('unit').execute();
-          await savepoint.releaseSavepoint('unit').execute();
-          outcomes.push({ ok: false, value: error, events: [] });
-        }
+        results.push({ value: await pending.work(this.#tx(trx, events)), events });
       }
-      await trx.commit().execute();
-    } catch (error) {
-      await trx
-        .rollback()
-        .execute()
-        .catch(() => {});
-      for (const pending of batch) pending.reject(error);
-      return;
-    }
+      return results;
+    });
+  }
+
+  #settle(batch: Pending[], results: { value: unknown; events: Event[] }[]): void {
     for (const [i, pending] of batch.entries()) {
-      const outcome = outcomes[i];
-      if (!outcome.ok) {
-        pending.reject(outcome.value);
-        continue;
-      }
-      for (const event of outcome.events) this.#bus.publish(event);
-      pending.resolve(outcome.value);
+      for (const event of results[i].events) this.#bus.publish(event);
+      pending.resolve(results[i].value);
     }
   }
 }
