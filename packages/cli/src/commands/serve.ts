@@ -33,8 +33,10 @@ async function serve(options: ServeOptions): Promise<void> {
     enableAuth: options.enableAuth === true ? 'true' : options.enableAuth,
     logLevel: options.logLevel,
   });
+  // Listen for the stop signal before starting: the server answers requests before startServer returns.
+  const stopped = firstSignal();
   const server = await startServer(config);
-  await firstSignal();
+  await stopped;
   forceExitOnSecondSignal(Date.now());
   await server.close();
   process.exit(0);

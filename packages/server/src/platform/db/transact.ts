@@ -31,6 +31,7 @@ export async function orAlreadyExists<T>(detail: string, work: () => Promise<T>)
 
 interface Pending {
   work: (tx: Tx) => Promise<unknown>;
+  attempts: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -40,21 +41,25 @@ const maxBatch = 64;
 /**
  * Runs units of work in transactions and publishes their events after commit.
  *
- * On SQLite, work that arrives while a transaction runs is grouped into the next one (group commit), and
- * every caller hears of its result only after the shared COMMIT. One commit then writes the table and index
- * pages that consecutive units share once instead of once per unit. When a unit fails, the batch is rolled
- * back and its units run again one transaction each, so a failure still undoes only its own unit. Units are
- * database work only, so running one again is safe. PostgreSQL runs one transaction per unit on its pool.
+ * Work that arrives while transactions run is grouped into the next one (group commit), and every caller
+ * hears of its result only after the shared COMMIT. One commit then writes the table and index pages that
+ * consecutive units share once instead of once per unit, and PostgreSQL flushes its log once per batch.
+ * When a unit fails, the batch is rolled back and its units run again one transaction each (retrying
+ * PostgreSQL's unique and serialisation races), so a failure still undoes only its own unit. Units are
+ * database work only, so running one again is safe. SQLite has one batch at a time; PostgreSQL a few, each
+ * on its own connection.
  */
 export class Transactor {
   readonly #db: Db;
   readonly #bus: EventBus;
   readonly #queue: Pending[] = [];
-  #draining = false;
+  readonly #maxLanes: number;
+  #lanes = 0;
 
   constructor(db: Db, bus: EventBus) {
     this.#db = db;
     this.#bus = bus;
+    this.#maxLanes = db.dialect === 'sqlite' ? 1 : 4;
   }
 
   get db(): Kysely<Database> {
@@ -72,35 +77,23 @@ export class Transactor {
     };
   }
 
-  async run<T>(work: (tx: Tx) => Promise<T>, attempts = 3): Promise<T> {
-    if (this.#db.dialect === 'sqlite') {
-      return new Promise<T>((resolve, reject) => {
-        this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-        // node:sqlite finishes a whole transaction in microtasks; waiting one turn of the event loop lets
-        // the requests that arrived meanwhile join the batch.
-        if (!this.#draining) {
-          this.#draining = true;
-          setImmediate(() => void this.#drain());
-        }
-      });
-    }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // Replicas (this one included) hear the events through LISTEN, so nothing is published here.
-        return await this.#db.kysely.transaction().execute((trx) => work(this.#tx(trx, [])));
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? '';
-        const retry = retryableCodes.has(code) || isUniqueViolation(error);
-        if (!retry || attempt >= attempts) throw error;
+  run<T>(work: (tx: Tx) => Promise<T>, attempts = 3): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ work, attempts, resolve: resolve as (value: unknown) => void, reject });
+      // node:sqlite finishes a whole transaction in microtasks; waiting one turn of the event loop lets
+      // the requests that arrived meanwhile join the batch.
+      if (this.#lanes < this.#maxLanes) {
+        this.#lanes++;
+        setImmediate(() => void this.#drain());
       }
-    }
+    });
   }
 
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) await this.#runBatch(this.#queue.splice(0, maxBatch));
     } finally {
-      this.#draining = false;
+      this.#lanes--;
     }
   }
 
@@ -111,11 +104,19 @@ export class Transactor {
       if (results) return this.#settle(batch, results);
     }
     for (const pending of batch) {
-      try {
-        const [result] = await this.#attempt([pending]);
-        this.#settle([pending], [result]);
-      } catch (error) {
-        pending.reject(error);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const [result] = await this.#attempt([pending]);
+          this.#settle([pending], [result]);
+          break;
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? '';
+          const retry = retryableCodes.has(code) || isUniqueViolation(error);
+          if (!retry || attempt >= pending.attempts) {
+            pending.reject(error);
+            break;
+          }
+        }
       }
     }
   }
@@ -133,7 +134,8 @@ export class Transactor {
 
   #settle(batch: Pending[], results: { value: unknown; events: Event[] }[]): void {
     for (const [i, pending] of batch.entries()) {
-      for (const event of results[i].events) this.#bus.publish(event);
+      // PostgreSQL replicas (this one included) hear the events through LISTEN; SQLite has one process.
+      if (this.#db.dialect === 'sqlite') for (const event of results[i].events) this.#bus.publish(event);
       pending.resolve(results[i].value);
     }
   }
