@@ -257,6 +257,25 @@ eachDatabase('Listing machines', (h) => {
     assert.deepEqual(await ids(h(), 'q=%25'), []);
   });
 
+  test('q follows changes: a new hostname, an added identifier; two letters search too', async () => {
+    const created = (
+      await h().request('POST', '/api/v1/machines', {
+        body: { identifiers: [{ kind: 'serial', value: 'QSEARCH-0001' }], hostname: 'oldname-q' },
+      })
+    ).body;
+    assert.deepEqual(await ids(h(), 'q=oldname-q'), [created.id]);
+    await h().request('PUT', `/api/v1/machines/${created.id}`, { body: { hostname: 'renamed-q' } });
+    assert.deepEqual(await ids(h(), 'q=oldname-q'), []);
+    assert.deepEqual(await ids(h(), 'q=RENAMED-Q'), [created.id]);
+    // Setting the same name again (as joining a fleet does) keeps it findable.
+    await h().request('PUT', `/api/v1/machines/${created.id}`, { body: { hostname: 'renamed-q' } });
+    assert.deepEqual(await ids(h(), 'q=RENAMED-Q'), [created.id]);
+    await h().request('POST', `/api/v1/machines/${created.id}/identifiers`, { body: { kind: 'asset', value: 'ASSET-QZX9' } });
+    assert.deepEqual(await ids(h(), 'q=qzx9'), [created.id]);
+    assert.deepEqual(await ids(h(), 'q=ZX'), [created.id]);
+    await h().request('POST', `/api/v1/machines/${created.id}/transition`, { body: { to: 'retired' } });
+  });
+
   test('sort by hostname ascending and descending; no hostname sorts first', async () => {
     assert.deepEqual(await ids(h(), 'label=set=list&sort=hostname'), [charlie.id, alpha.id, bravo.id]);
     assert.deepEqual(await ids(h(), 'label=set=list&sort=hostname&order=asc'), [charlie.id, alpha.id, bravo.id]);

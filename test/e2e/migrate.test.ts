@@ -14,8 +14,8 @@ for (const kind of databaseKinds) {
     const config = loadConfig({ dataDir: database.dataDir, databaseUrl: database.databaseUrl }, {});
     const first = await migrate(config);
     const second = await migrate(config);
-    assert.deepEqual([first.applied, first.current], [['0001_initial'], '0001_initial']);
-    assert.deepEqual([second.applied, second.current], [[], '0001_initial']);
+    assert.deepEqual([first.applied, first.current], [['0001_initial', '0002_search'], '0002_search']);
+    assert.deepEqual([second.applied, second.current], [[], '0002_search']);
   });
 }
 
@@ -28,7 +28,10 @@ if (databaseKinds.includes('postgres')) {
       reports.push(await migrate(loadConfig({ dataDir: database.dataDir, databaseUrl: database.databaseUrl }, {})));
     assert.deepEqual(
       reports.map((r) => r.applied),
-      [['0001_initial'], ['0001_initial']],
+      [
+        ['0001_initial', '0002_search'],
+        ['0001_initial', '0002_search'],
+      ],
     );
   });
 }

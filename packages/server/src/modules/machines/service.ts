@@ -131,7 +131,7 @@ export class MachineService {
   async list(query: MachineListQuery): Promise<PageResult<Machine>> {
     const db = this.#tx.db;
     const limit = query.limit ?? 50;
-    const filter: MachineFilter = { ...query, labels: parseLabelFilters(query.label) };
+    const filter: MachineFilter = { ...query, dialect: this.#tx.dialect, labels: parseLabelFilters(query.label) };
     if (query.fleet) filter.fleetId = (await findFleet(db, query.fleet))?.id ?? '';
     if (query.group) {
       const group = await db

@@ -1,5 +1,6 @@
 import type { Identifier, IdentifierKind, Machine, MachineListQuery, MachineSortField, MachineState } from '@muster/contract';
-import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import type { Dialect } from '../../platform/db/connect.ts';
 import { decodeCursor, encodeCursor } from '../../platform/db/page.ts';
 import type { Database, MachineRow } from '../../platform/db/schema.ts';
 
@@ -112,6 +113,7 @@ export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' |
 }
 
 export interface MachineFilter extends Omit<MachineListQuery, 'group' | 'fleet' | 'label'> {
+  dialect: Dialect;
   groupId?: string | null;
   fleetId?: string | null;
   labels: { key: string; value: string | null }[];
@@ -126,6 +128,39 @@ const sortExpression = (field: MachineSortField) =>
 
 function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** FTS5's trigram index answers LIKE for three or more characters without wildcards of their own. */
+const trigramSearch = (q: string) => q.length >= 3 && !/[\\%_]/.test(q);
+
+/** SQLite: ids whose hostname or an identifier contains q, from the trigram tables (migration 0002). */
+function ftsMatches(eb: ExpressionBuilder<Database & { m: MachineRow }, 'm'>, q: string) {
+  const pattern = `%${q}%`;
+  return eb
+    .selectFrom('identifiers as i')
+    .select('i.machine_id as id')
+    .where(sql<SqlBool>`i.rowid in (select rowid from identifiers_search where value like ${pattern})`)
+    .unionAll(
+      eb
+        .selectFrom('machines as t')
+        .select('t.id')
+        .where(sql<SqlBool>`t.rowid in (select rowid from machines_search where hostname like ${pattern})`),
+    )
+    .unionAll(eb.selectFrom('machines as x').select('x.id').where('x.id', '=', q));
+}
+
+/**
+ * ids whose hostname or an identifier contains q, case-insensitively. On PostgreSQL the pg_trgm indexes
+ * serve these LIKEs; otherwise this is one scan of the (hostname, id) index and one of identifiers.
+ */
+function likeMatches(eb: ExpressionBuilder<Database & { m: MachineRow }, 'm'>, q: string) {
+  const pattern = likePattern(q);
+  const like = (column: string) => sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
+  return eb
+    .selectFrom('machines as t')
+    .select('t.id')
+    .where((t) => t.or([t('t.id', '=', q), like('t.hostname')]))
+    .unionAll(eb.selectFrom('identifiers as i').select('i.machine_id as id').where(like('i.value')));
 }
 
 function filterQuery(db: Kysely<Database>, filter: MachineFilter) {
@@ -157,21 +192,8 @@ function filterQuery(db: Kysely<Database>, filter: MachineFilter) {
     });
   }
   if (filter.q) {
-    const pattern = likePattern(filter.q);
-    const like = (column: string) => sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
-    // The matching ids are gathered first, from the (hostname, id) index and the identifiers table:
-    // testing every machine row instead reads each machine's facts too, and is ten times slower.
-    query = query.where((eb) =>
-      eb(
-        'm.id',
-        'in',
-        eb
-          .selectFrom('machines as t')
-          .select('t.id')
-          .where((t) => t.or([t('t.id', '=', filter.q ?? ''), like('t.hostname')]))
-          .unionAll(eb.selectFrom('identifiers as i').select('i.machine_id as id').where(like('i.value'))),
-      ),
-    );
+    const q = filter.q;
+    query = query.where((eb) => eb('m.id', 'in', trigramSearch(q) && filter.dialect === 'sqlite' ? ftsMatches(eb, q) : likeMatches(eb, q)));
   }
   return query;
 }

@@ -167,8 +167,63 @@ function initial(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Trigram indexes for the free-text machine search (part of a hostname or identifier). SQLite: FTS5 tables
+ * over identifiers.value and machines.hostname, kept in step by triggers. PostgreSQL: pg_trgm GIN indexes,
+ * when the extension can be installed; without them the search still works, by scanning.
+ */
+function search(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      if (dialect === 'sqlite') {
+        for (const [table, column] of [
+          ['identifiers', 'value'],
+          ['machines', 'hostname'],
+        ]) {
+          const fts = `${table}_search`;
+          // Empty values (a machine without a hostname) are left out: most machines arrive without one.
+          const statements = [
+            `create virtual table ${fts} using fts5(${column}, content='${table}', content_rowid='rowid', tokenize='trigram')`,
+            `insert into ${fts}(${fts}) values ('rebuild')`,
+            `create trigger ${fts}_insert after insert on ${table} when new.${column} <> '' begin
+              insert into ${fts}(rowid, ${column}) values (new.rowid, new.${column}); end`,
+            `create trigger ${fts}_delete after delete on ${table} when old.${column} <> '' begin
+              insert into ${fts}(${fts}, rowid, ${column}) values ('delete', old.rowid, old.${column}); end`,
+            // One trigger, so that the old entry goes before the new one comes (SQLite orders triggers as it likes).
+            `create trigger ${fts}_update after update of ${column} on ${table} begin
+              insert into ${fts}(${fts}, rowid, ${column}) select 'delete', old.rowid, old.${column} where old.${column} <> '';
+              insert into ${fts}(rowid, ${column}) select new.rowid, new.${column} where new.${column} <> ''; end`,
+          ];
+          for (const statement of statements) await sql.raw(statement).execute(db);
+        }
+        return;
+      }
+      await sql`savepoint trigram`.execute(db);
+      try {
+        // In public, not in muster's schema: several muster schemas may share the database and its extension.
+        await sql`create extension if not exists pg_trgm with schema public`.execute(db);
+        await sql`release savepoint trigram`.execute(db);
+      } catch {
+        // No right to install it (search then scans), or another server installed it at the same moment.
+        await sql`rollback to savepoint trigram`.execute(db);
+      }
+      // The operator class lives in the extension's schema, which need not be on this connection's path.
+      const { rows } = await sql<{
+        schema: string;
+      }>`select extnamespace::regnamespace::text as schema from pg_extension where extname = 'pg_trgm'`.execute(db);
+      if (rows.length === 0) return;
+      const ops = sql.raw(`${rows[0].schema}.gin_trgm_ops`);
+      await sql`create index identifiers_value_trgm on identifiers using gin (lower(value) ${ops})`.execute(db);
+      await sql`create index machines_hostname_trgm on machines using gin (lower(hostname) ${ops})`.execute(db);
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
-  return { getMigrations: async () => ({ '0001_initial': initial(dialect) }) };
+  return { getMigrations: async () => ({ '0001_initial': initial(dialect), '0002_search': search(dialect) }) };
 }
 
 export interface MigrationReport {

@@ -2,7 +2,7 @@ import { type Event, MusterError } from '@muster/contract';
 import type { Kysely } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
 import { insertEvent, type NewEvent } from '../events/record.ts';
-import type { Db } from './connect.ts';
+import type { Db, Dialect } from './connect.ts';
 import type { Database } from './schema.ts';
 
 export interface Tx {
@@ -64,6 +64,10 @@ export class Transactor {
 
   get db(): Kysely<Database> {
     return this.#db.kysely;
+  }
+
+  get dialect(): Dialect {
+    return this.#db.dialect;
   }
 
   #tx(db: Kysely<Database>, events: Event[]): Tx {
