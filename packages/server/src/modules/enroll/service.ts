@@ -6,8 +6,7 @@ import { claimIdentifiers, normalizeAll, transitionInTx } from '../machines/serv
 import {
   findIdentifierOwners,
   findMachineRow,
-  insertIdentifiers,
-  insertMachineRow,
+  insertMachineWithEvent,
   loadMachines,
   machineFromRow,
   updateMachineRow,
@@ -100,9 +99,12 @@ export class EnrollService {
           created_at: time,
           updated_at: time,
         };
-        await insertMachineRow(tx.db, row);
-        await insertIdentifiers(tx.db, row.id, identifiers, time);
-        await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: true, identifiers, source } });
+        await insertMachineWithEvent(tx, row, identifiers, {
+          type: 'machine.enrolled',
+          machineId: row.id,
+          actor,
+          data: { created: true, identifiers, source },
+        });
         // A new machine's answer is all in hand: no need to read it back.
         return { machine: machineFromRow(row, { fleet: null, labels: {}, identifiers: sortIdentifiers(identifiers) }), created: true };
       }

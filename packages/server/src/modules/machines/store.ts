@@ -3,6 +3,8 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { Dialect } from '../../platform/db/connect.ts';
 import { decodeCursor, encodeCursor } from '../../platform/db/page.ts';
 import type { Database, MachineRow } from '../../platform/db/schema.ts';
+import type { Tx } from '../../platform/db/transact.ts';
+import { eventValues, type NewEvent, notifyEvent } from '../../platform/events/record.ts';
 
 export function findMachineRow(db: Kysely<Database>, id: string) {
   return db.selectFrom('machines').selectAll().where('id', '=', id).executeTakeFirst();
@@ -32,6 +34,29 @@ export async function insertMachineRow(db: Kysely<Database>, row: MachineRow): P
 
 export async function updateMachineRow(db: Kysely<Database>, id: string, patch: Partial<MachineRow>): Promise<void> {
   await db.updateTable('machines').set(patch).where('id', '=', id).execute();
+}
+
+/**
+ * A new machine with its identifiers and the event that records it. On PostgreSQL one statement (data-modifying
+ * CTEs) instead of three round trips: enrollment is the hottest write there is.
+ */
+export async function insertMachineWithEvent(tx: Tx, row: MachineRow, identifiers: Identifier[], event: NewEvent): Promise<void> {
+  if (tx.dialect === 'sqlite') {
+    await insertMachineRow(tx.db, row);
+    await insertIdentifiers(tx.db, row.id, identifiers, row.created_at);
+    await tx.emit(event);
+    return;
+  }
+  const values = eventValues(event);
+  await tx.db
+    .with('m', (db) => db.insertInto('machines').values(row))
+    .with('i', (db) =>
+      db.insertInto('identifiers').values(identifiers.map((i) => ({ ...i, machine_id: row.id, created_at: row.created_at }))),
+    )
+    .with('e', (db) => db.insertInto('events').values(values).returningAll())
+    .selectFrom('e')
+    .select(notifyEvent.as('notified'))
+    .execute();
 }
 
 export async function insertIdentifiers(

@@ -7,6 +7,7 @@ import type { Database } from './schema.ts';
 
 export interface Tx {
   db: Kysely<Database>;
+  dialect: Dialect;
   /** Appends an event in this transaction; it is published only once the transaction commits. */
   emit(event: NewEvent): Promise<Event>;
 }
@@ -73,6 +74,7 @@ export class Transactor {
   #tx(db: Kysely<Database>, events: Event[]): Tx {
     return {
       db,
+      dialect: this.#db.dialect,
       emit: async (input) => {
         const event = await insertEvent(db, this.#db.dialect, input);
         events.push(event);

@@ -29,8 +29,9 @@ export function eventFromRow(row: Omit<EventRow, 'id'> & { id: number }): Event 
 }
 
 /** Appends an event inside the caller's transaction; on PostgreSQL the NOTIFY is sent on commit only. */
-export async function insertEvent(trx: Kysely<Database>, dialect: Dialect, input: NewEvent): Promise<Event> {
-  const values = {
+/** The row of an event, as inserted. */
+export function eventValues(input: NewEvent) {
+  return {
     type: input.type,
     machine_id: input.machineId ?? null,
     actor: input.actor,
@@ -38,6 +39,14 @@ export async function insertEvent(trx: Kysely<Database>, dialect: Dialect, input
     data: JSON.stringify(input.data ?? {}),
     created_at: now(),
   };
+}
+
+/** PostgreSQL: notifies listeners of the inserted event row `e` (its id alone when too large for NOTIFY). */
+export const notifyEvent = sql`pg_notify(${eventChannel}, case when octet_length(row_to_json(e)::text) < ${notifyLimit}
+  then row_to_json(e)::text else json_build_object('id', e.id)::text end)`;
+
+export async function insertEvent(trx: Kysely<Database>, dialect: Dialect, input: NewEvent): Promise<Event> {
+  const values = eventValues(input);
   if (dialect === 'sqlite') {
     const { insertId } = await trx.insertInto('events').values(values).executeTakeFirstOrThrow();
     return { ...values, id: Number(insertId), data: input.data ?? {} };
@@ -48,7 +57,6 @@ export async function insertEvent(trx: Kysely<Database>, dialect: Dialect, input
       values (${values.type}, ${values.machine_id}, ${values.actor}, ${values.reason}, ${values.data}, ${values.created_at})
       returning *
     )
-    select e.*, pg_notify(${eventChannel}, case when octet_length(row_to_json(e)::text) < ${notifyLimit}
-      then row_to_json(e)::text else json_build_object('id', e.id)::text end) from e`.execute(trx);
+    select e.*, ${notifyEvent} from e`.execute(trx);
   return eventFromRow(rows[0]);
 }
