@@ -2,6 +2,7 @@
 // Alone: node bench/list.ts --db sqlite|postgres|both [--machines 100000] [--requests 500] [--query-seconds 12]
 import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
+import { machineStates } from '@muster/contract';
 import pg from 'pg';
 import { hardwareFacts, macFor, serviceTagFor } from './enroll.ts';
 import {
@@ -33,17 +34,7 @@ export interface ListOptions {
 
 export const listP99TargetMs = 30;
 
-export const states = [
-  'discovered',
-  'enrolled',
-  'configured',
-  'building',
-  'ready',
-  'provisioning',
-  'provisioned',
-  'failed',
-  'retired',
-] as const;
+export const states = machineStates;
 const racks = 40;
 const serialPrefix = 'SV';
 const macRun = 0x5e;
