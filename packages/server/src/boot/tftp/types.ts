@@ -1,0 +1,51 @@
+/** What a transfer reads from: the boot resolver's answer, a file or a rendered template. */
+export interface TftpSource {
+  /** Size in bytes (sent as tsize). */
+  size: number;
+  /** Reads up to `length` bytes at `offset`; fewer only at the end. Random access serves retransmissions. */
+  read(offset: number, length: number): Promise<Buffer>;
+  close?(): Promise<void>;
+}
+
+export interface TftpRemote {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+}
+
+export interface TftpRequest {
+  /** The name exactly as the client sent it. */
+  filename: string;
+  /** The name made safe: relative, '/'-separated, no '.', '..' or empty segments (see path.ts). */
+  path: string;
+  mode: 'octet' | 'netascii';
+  /** Options the client asked for, lower-cased names. */
+  options: Record<string, string>;
+  remote: TftpRemote;
+}
+
+/** TFTP error codes (RFC 1350, RFC 2347). */
+export const TftpErrorCode = {
+  notDefined: 0,
+  fileNotFound: 1,
+  accessViolation: 2,
+  diskFull: 3,
+  illegalOperation: 4,
+  unknownTransferId: 5,
+  fileExists: 6,
+  noSuchUser: 7,
+  optionNegotiation: 8,
+} as const;
+
+/** An error the client is told about, in an ERROR packet. Its message never names a server path. */
+export class TftpError extends Error {
+  readonly code: number;
+
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = 'TftpError';
+    this.code = code;
+  }
+}
+
+export type TftpResolver = (request: TftpRequest) => Promise<TftpSource>;
