@@ -60,10 +60,11 @@ export function decode(buffer: Buffer): Packet {
 }
 
 export function dataPacket(block: number, payload: Buffer): Buffer {
-  const header = Buffer.allocUnsafe(4);
-  header.writeUInt16BE(Opcode.data, 0);
-  header.writeUInt16BE(block & 0xffff, 2);
-  return Buffer.concat([header, payload]);
+  const packet = Buffer.allocUnsafe(4 + payload.length);
+  packet.writeUInt16BE(Opcode.data, 0);
+  packet.writeUInt16BE(block & 0xffff, 2);
+  payload.copy(packet, 4);
+  return packet;
 }
 
 export function errorPacket(code: number, message: string): Buffer {

@@ -124,7 +124,7 @@ export class TftpServer {
   #begin(listener: Socket, remote: RemoteInfo, source: TftpSource, settings: TransferSettings, oack: Record<string, string> | null): void {
     const key = `${remote.address}|${remote.port}`;
     const socket = this.#o.singlePort ? listener : createSocket({ type: this.#type(), ipv6Only: false });
-    const send = (packet: Buffer) => socket.send(packet, remote.port, remote.address, () => {});
+    const send = (packet: Buffer) => socket.send(packet, remote.port, remote.address);
     const transfer = new Transfer(send, source, settings, oack, () => {
       this.#transfers.delete(key);
       const left = (this.#perClient.get(remote.address) ?? 1) - 1;

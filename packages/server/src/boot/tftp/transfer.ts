@@ -79,7 +79,7 @@ export class Transfer {
     this.#attempt = 0;
     if (block >= this.#finalBlock) return this.end();
     // A whole window acknowledged, or part of one (RFC 7440): continue after the last block the client has.
-    this.#queue(() => this.#sendWindow());
+    this.#sendNext();
   }
 
   #queue(step: () => Promise<void>): void {
@@ -87,6 +87,22 @@ export class Transfer {
       this.#send(errorPacket(TftpErrorCode.notDefined, 'Read error'));
       this.end();
     });
+  }
+
+  /** Sends the next window at once when every block of it is in memory; else through the read queue. */
+  #sendNext(): void {
+    const { blksize, windowsize } = this.#settings;
+    const first = this.#acked + 1;
+    const last = Math.min(this.#acked + windowsize, this.#finalBlock);
+    const blocks: Buffer[] = [];
+    for (let block = first; block <= last; block++) {
+      const payload = this.#source.peek?.((block - 1) * blksize, blksize);
+      if (!payload) return this.#queue(() => this.#sendWindow());
+      blocks.push(payload);
+    }
+    blocks.forEach((payload, i) => this.#send(dataPacket(first + i, payload)));
+    if (last > this.#sent) this.#sent = last;
+    this.#arm();
   }
 
   async #sendWindow(): Promise<void> {

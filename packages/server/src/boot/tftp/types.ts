@@ -4,6 +4,8 @@ export interface TftpSource {
   size: number;
   /** Reads up to `length` bytes at `offset`; fewer only at the end. Random access serves retransmissions. */
   read(offset: number, length: number): Promise<Buffer>;
+  /** The same bytes when they are already in memory (read ahead), else null: spares the hot path a promise. */
+  peek?(offset: number, length: number): Buffer | null;
   close?(): Promise<void>;
 }
 
