@@ -21,16 +21,16 @@ export interface TftpServerOptions {
 }
 
 const maxNetasciiBytes = 16 * 1024 * 1024;
+// RFC 2347: a request packet is at most 512 octets; larger ones are refused before their options are read.
+const maxRequestBytes = 512;
 
 /** netascii (RFC 764): LF becomes CR LF and a lone CR becomes CR NUL. */
 async function netascii(source: TftpSource): Promise<TftpSource> {
   if (source.size > maxNetasciiBytes) throw new TftpError(TftpErrorCode.notDefined, 'File too large for netascii mode; use octet');
   const raw = await source.read(0, source.size);
   await source.close?.();
-  const text = raw
-    .toString('latin1')
-    .replace(/\r(?!\n)/g, '\r\0')
-    .replace(/(?<!\r)\n/g, '\r\n');
+  // RFC 764: every CR goes as CR NUL and every LF as CR LF, so a CR LF in the file survives the trip.
+  const text = raw.toString('latin1').replace(/\r/g, '\r\0').replace(/\n/g, '\r\n');
   const converted = Buffer.from(text, 'latin1');
   return { size: converted.length, read: async (offset, length) => converted.subarray(offset, offset + length) };
 }
@@ -38,7 +38,8 @@ async function netascii(source: TftpSource): Promise<TftpSource> {
 /** A read-only TFTP server: it serves whatever `resolve` returns and knows nothing of files or machines. */
 export class TftpServer {
   readonly #o: Required<Omit<TftpServerOptions, 'onError'>> & Pick<TftpServerOptions, 'onError'>;
-  readonly #transfers = new Map<string, { transfer: Transfer; socket: Socket }>();
+  /** Running transfers and requests still being resolved, by client address and port: one at a time each. */
+  readonly #transfers = new Map<string, { transfer: Transfer | null }>();
   readonly #perClient = new Map<string, number>();
   #socket: Socket | null = null;
 
@@ -48,6 +49,22 @@ export class TftpServer {
 
   get activeTransfers(): number {
     return this.#transfers.size;
+  }
+
+  /** Takes a slot before the request is resolved, so that requests arriving together cannot pass the limits. */
+  #reserve(key: string, address: string): void {
+    if (this.#transfers.size >= this.#o.maxTransfers || (this.#perClient.get(address) ?? 0) >= this.#o.maxPerClient) {
+      throw new TftpError(TftpErrorCode.notDefined, 'Server busy; try again later');
+    }
+    this.#transfers.set(key, { transfer: null });
+    this.#perClient.set(address, (this.#perClient.get(address) ?? 0) + 1);
+  }
+
+  #release(key: string, address: string): void {
+    if (!this.#transfers.delete(key)) return;
+    const left = (this.#perClient.get(address) ?? 1) - 1;
+    if (left > 0) this.#perClient.set(address, left);
+    else this.#perClient.delete(address);
   }
 
   #type(): 'udp4' | 'udp6' {
@@ -71,7 +88,7 @@ export class TftpServer {
   }
 
   async stop(): Promise<void> {
-    for (const { transfer } of this.#transfers.values()) transfer.end();
+    for (const { transfer } of [...this.#transfers.values()]) transfer?.end();
     const socket = this.#socket;
     this.#socket = null;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -79,19 +96,37 @@ export class TftpServer {
 
   #onListenerMessage(socket: Socket, message: Buffer, remote: RemoteInfo): void {
     const key = `${remote.address}|${remote.port}`;
-    const running = this.#o.singlePort ? this.#transfers.get(key) : undefined;
+    const running = this.#transfers.get(key);
+    if (message.length > maxRequestBytes && !running) {
+      return this.#refuse(socket, remote, new TftpError(TftpErrorCode.illegalOperation, 'Request larger than 512 bytes'));
+    }
     let packet: ReturnType<typeof decode>;
     try {
       packet = decode(message);
     } catch (error) {
-      if (running) return running.transfer.receive({ op: 'error', code: 0, message: '' });
+      if (running) {
+        if (this.#o.singlePort) running.transfer?.receive({ op: 'error', code: 0, message: '' });
+        return;
+      }
       return this.#refuse(socket, remote, error);
     }
-    if (running) return running.transfer.receive(packet);
+    if (running) {
+      // A repeated request (bootloaders retransmit them) belongs to the transfer already under way.
+      if (this.#o.singlePort && packet.op !== 'rrq' && packet.op !== 'wrq') running.transfer?.receive(packet);
+      return;
+    }
     if (packet.op === 'wrq') return this.#refuse(socket, remote, new TftpError(TftpErrorCode.accessViolation, 'Writes are not supported'));
     // Stray ACK, DATA or ERROR packets at the listening port belong to no transfer: no answer.
     if (packet.op !== 'rrq') return;
-    void this.#startTransfer(socket, remote, packet).catch((error) => this.#refuse(socket, remote, error));
+    try {
+      this.#reserve(key, remote.address);
+    } catch (error) {
+      return this.#refuse(socket, remote, error);
+    }
+    void this.#startTransfer(socket, remote, packet).catch((error) => {
+      this.#release(key, remote.address);
+      this.#refuse(socket, remote, error);
+    });
   }
 
   #refuse(socket: Socket, remote: RemoteInfo, error: unknown): void {
@@ -103,9 +138,6 @@ export class TftpServer {
   }
 
   async #startTransfer(listener: Socket, remote: RemoteInfo, packet: RequestPacket): Promise<void> {
-    if (this.#transfers.size >= this.#o.maxTransfers || (this.#perClient.get(remote.address) ?? 0) >= this.#o.maxPerClient) {
-      throw new TftpError(TftpErrorCode.notDefined, 'Server busy; try again later');
-    }
     if (packet.mode !== 'octet' && packet.mode !== 'netascii')
       throw new TftpError(TftpErrorCode.illegalOperation, `Mode ${packet.mode} is not supported`);
     const from: TftpRemote = { address: remote.address, port: remote.port, family: remote.family as TftpRemote['family'] };
@@ -126,14 +158,10 @@ export class TftpServer {
     const socket = this.#o.singlePort ? listener : createSocket({ type: this.#type(), ipv6Only: false });
     const send = (packet: Buffer) => socket.send(packet, remote.port, remote.address);
     const transfer = new Transfer(send, source, settings, oack, () => {
-      this.#transfers.delete(key);
-      const left = (this.#perClient.get(remote.address) ?? 1) - 1;
-      if (left > 0) this.#perClient.set(remote.address, left);
-      else this.#perClient.delete(remote.address);
+      this.#release(key, remote.address);
       if (socket !== listener) socket.close();
     });
-    this.#transfers.set(key, { transfer, socket });
-    this.#perClient.set(remote.address, (this.#perClient.get(remote.address) ?? 0) + 1);
+    this.#transfers.set(key, { transfer });
     if (socket === listener) return transfer.start();
     socket.on('error', (error) => {
       this.#o.onError?.(error);

@@ -100,7 +100,7 @@ export class Transfer {
       if (!payload) return this.#queue(() => this.#sendWindow());
       blocks.push(payload);
     }
-    blocks.forEach((payload, i) => this.#send(dataPacket(first + i, payload)));
+    for (const [i, payload] of blocks.entries()) this.#send(dataPacket(first + i, payload));
     if (last > this.#sent) this.#sent = last;
     this.#arm();
   }
