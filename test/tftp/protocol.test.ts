@@ -581,7 +581,8 @@ describe('TFTP protocol over raw datagrams (a port per transfer)', () => {
       for (const r of seen.filter((r) => r.packet.op !== 'data')) assertError(r, [0], t, 'a give-up ERROR may follow');
       const gap1 = data[1].at - data[0].at;
       const gap2 = data[2].at - data[1].at;
-      assert.ok(gap1 >= 120 && gap1 < 600, `first retransmission after ${gap1.toFixed(0)} ms, timeoutMs is 150`);
+      // Lower bounds only: a timer never fires early, but a busy machine may fire it late.
+      assert.ok(gap1 >= 120, `first retransmission after ${gap1.toFixed(0)} ms, timeoutMs is 150`);
       assert.ok(gap2 >= gap1 * 1.5, `the wait doubles: ${gap1.toFixed(0)} ms then ${gap2.toFixed(0)} ms`);
       assert.ok(await waitFor(() => t.server.activeTransfers === 0, 1500), `activeTransfers = ${t.server.activeTransfers}`);
     }));
@@ -594,7 +595,7 @@ describe('TFTP protocol over raw datagrams (a port per transfer)', () => {
     const o2 = await c.expect(2500);
     assert.equal(o2.packet.op, 'oack', `the OACK is retransmitted: ${show(o2.packet)}`);
     const gap = o2.at - o1.at;
-    assert.ok(gap >= 900 && gap < 2000, `OACK retransmitted after ${gap.toFixed(0)} ms, the timeout option asked for 1 s`);
+    assert.ok(gap >= 900, `OACK retransmitted after ${gap.toFixed(0)} ms, the timeout option asked for 1 s`);
     await abort(c, o1.port);
   });
 
@@ -653,9 +654,7 @@ describe('TFTP protocol over raw datagrams (a port per transfer)', () => {
 
   test('block numbers roll over from 65535 to 0 (blksize 8, windowsize 64, 65,549 blocks)', async () => {
     const c = await open();
-    const started = performance.now();
     const r = await rawGet(c, 'rollover.bin', { blksize: '8', windowsize: '64' }, { keepBlocks: true, deadlineMs: 40_000 });
-    const elapsed = performance.now() - started;
     assert.equal(r.error, null, JSON.stringify(r.error));
     const at = r.blocks.indexOf(65535);
     assert.ok(at >= 0, 'block 65535 was sent');
@@ -663,7 +662,6 @@ describe('TFTP protocol over raw datagrams (a port per transfer)', () => {
     assert.equal(r.blocks.at(-1), (fixtureFiles['rollover.bin'].length / 8 + 1) & 0xffff);
     assert.equal(r.content!.length, fixtureFiles['rollover.bin'].length);
     assert.equal(sha256(r.content!), sha256(fixtureFiles['rollover.bin']));
-    assert.ok(elapsed < 40_000, `took ${elapsed.toFixed(0)} ms`);
   });
 });
 
