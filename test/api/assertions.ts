@@ -93,3 +93,15 @@ export async function answered<T>(what: string, pending: Promise<T>, ms = 5000):
     clearTimeout(timer);
   }
 }
+
+/** The operations anyone may call without a token (everything else answers 401 to anonymous callers). */
+export const publicOperations = [
+  'GET /healthz',
+  'GET /readyz',
+  'GET /metrics',
+  'GET /api/v1/metrics',
+  'GET /api/v1/openapi.json',
+  'POST /api/v1/login',
+  'POST /api/v1/setup',
+  'POST /api/v1/enroll',
+];

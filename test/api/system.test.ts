@@ -2,18 +2,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { eachDatabase, enrollBody, type Harness } from '../support/harness.ts';
-import { answered, assertProblem, eventsAfter, lastEventId } from './assertions.ts';
-
-const publicOperations = [
-  'GET /healthz',
-  'GET /readyz',
-  'GET /metrics',
-  'GET /api/v1/metrics',
-  'GET /api/v1/openapi.json',
-  'POST /api/v1/login',
-  'POST /api/v1/setup',
-  'POST /api/v1/enroll',
-];
+import { answered, assertProblem, eventsAfter, lastEventId, publicOperations } from './assertions.ts';
 
 const protectedOperations = [
   'GET /api/v1/me',
