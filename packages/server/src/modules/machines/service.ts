@@ -165,6 +165,7 @@ export class MachineService {
         fleet_seq: null,
         facts: '{}',
         nixos_config: '',
+        pi_tree: null,
         enrolled_at: time,
         last_seen_at: null,
         created_at: time,

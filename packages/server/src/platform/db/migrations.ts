@@ -222,8 +222,90 @@ function search(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Network boot (docs/boot.md): content-addressed artifacts and the names they are published under, Pi boot
+ * trees, the rules that place unseen machines, iPXE script templates, and the boot timeline.
+ */
+function boot(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('artifacts')
+        .addColumn('sha256', 'text', (c) => c.primaryKey())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('artifact_names')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('sha256', 'text', (c) => c.notNull().references('artifacts.sha256'))
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('artifact_names_sha256').on('artifact_names').column('sha256').execute();
+      await db.schema
+        .createTable('pi_trees')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('files', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('rules')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('priority', 'integer', (c) => c.notNull().defaultTo(100))
+        .addColumn('door', 'text', (c) => c.notNull().defaultTo('any'))
+        .addColumn('serial_pattern', 'text')
+        .addColumn('mac_prefix', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('pi_tree', 'text', (c) => c.references('pi_trees.name'))
+        .addColumn('labels', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('machines').addColumn('pi_tree', 'text').execute();
+      await db.schema
+        .createTable('boot_scripts')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('boot_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('machine_id', 'text', (c) => c.notNull().references('machines.id').onDelete('cascade'))
+        .addColumn('door', 'text', (c) => c.notNull())
+        .addColumn('client', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('last_at', 'text', (c) => c.notNull())
+        .addColumn('requests', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('errors', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('boot_sessions_machine').on('boot_sessions').columns(['machine_id', 'last_at']).execute();
+      await db.schema
+        .createTable('boot_requests')
+        .addColumn('session_id', 'text', (c) => c.notNull().references('boot_sessions.id').onDelete('cascade'))
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('door', 'text', (c) => c.notNull())
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('bytes', 'bigint', (c) => c.notNull())
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addPrimaryKeyConstraint('boot_requests_pk', ['session_id', 'seq'])
+        .execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
-  return { getMigrations: async () => ({ '0001_initial': initial(dialect), '0002_search': search(dialect) }) };
+  return { getMigrations: async () => ({ '0001_initial': initial(dialect), '0002_search': search(dialect), '0003_boot': boot() }) };
 }
 
 export interface MigrationReport {

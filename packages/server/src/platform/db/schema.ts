@@ -46,6 +46,8 @@ export interface MachineRow {
   fleet_seq: number | null;
   facts: string;
   nixos_config: string;
+  /** The Pi boot tree the machine netboots from, chosen by a rule or by hand; null when none. */
+  pi_tree: string | null;
   enrolled_at: string | null;
   last_seen_at: string | null;
   created_at: string;
@@ -125,6 +127,71 @@ export interface IdempotencyKeyRow {
   created_at: string;
 }
 
+export interface ArtifactRow {
+  sha256: string;
+  size: number;
+  name: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface ArtifactNameRow {
+  name: string;
+  sha256: string;
+  updated_at: string;
+}
+
+export interface PiTreeRow {
+  name: string;
+  /** JSON: PiTreeFile[] (path served, sha256 of the artifact, size, template). */
+  files: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RuleRow {
+  name: string;
+  priority: number;
+  door: string;
+  serial_pattern: string | null;
+  mac_prefix: string | null;
+  action: string;
+  pi_tree: string | null;
+  labels: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BootScriptRow {
+  name: string;
+  body: string;
+  updated_at: string;
+}
+
+export interface BootSessionRow {
+  id: string;
+  machine_id: string;
+  door: string;
+  client: string;
+  started_at: string;
+  last_at: string;
+  requests: number;
+  bytes: number;
+  errors: number;
+}
+
+export interface BootRequestRow {
+  session_id: string;
+  seq: number;
+  at: string;
+  door: string;
+  path: string;
+  status: string;
+  bytes: number;
+  duration_ms: number;
+  error: string | null;
+}
+
 export interface Database {
   users: UserRow;
   api_tokens: ApiTokenRow;
@@ -138,4 +205,11 @@ export interface Database {
   jobs: JobRow;
   settings: SettingRow;
   idempotency_keys: IdempotencyKeyRow;
+  artifacts: ArtifactRow;
+  artifact_names: ArtifactNameRow;
+  pi_trees: PiTreeRow;
+  rules: RuleRow;
+  boot_scripts: BootScriptRow;
+  boot_sessions: BootSessionRow;
+  boot_requests: BootRequestRow;
 }
