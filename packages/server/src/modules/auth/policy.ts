@@ -13,6 +13,10 @@ export const policy = {
   'job.read': 'viewer',
   'job.write': 'operator',
   'event.read': 'viewer',
+  'artifact.read': 'viewer',
+  'artifact.write': 'operator',
+  'boot.read': 'viewer',
+  'boot.write': 'operator',
   'user.read': 'admin',
   'user.write': 'admin',
   // Your own account and API tokens: every role; the service narrows what a non-admin may change.
