@@ -1,0 +1,105 @@
+import { loopbackSource, runArrivals, timeSummary } from './arrivals.ts';
+import type { PiModel } from './config-txt.ts';
+import { type PiBootResult, simulatePi } from './pi-boot.ts';
+import { maxSerial, piSerials } from './pi-serial.ts';
+
+export interface PiStormOptions {
+  host: string;
+  port: number;
+  count: number;
+  model: PiModel;
+  /** Arrivals spread over this many seconds; 0 powers every Pi on at once. */
+  arrivalSeconds?: number;
+  /** The first serial's TFTP prefix as a number; the others count up from it. */
+  serialStart?: number;
+  /** At most this many Pis booting at once (default: all of them). */
+  concurrency?: number;
+  /** The whole storm ends by then (default: arrival time plus 5 minutes). */
+  deadlineSeconds?: number;
+  fileTimeoutMs?: number;
+  retransmitMs?: number;
+  /** Send each Pi's packets from its own 127.x.y.z address (default: when the server is on 127.0.0.0/8). */
+  distinctSources?: boolean;
+  hashFiles?: boolean;
+  /** Put every Pi's result in the summary (`pis`). */
+  keepResults?: boolean;
+}
+
+export interface PiStormSummary {
+  model: PiModel;
+  count: number;
+  succeeded: number;
+  failed: number;
+  /** Pis whose first request was answered with DATA or OACK. */
+  firstPacketAnswered: number;
+  bootMs: { median: number; p95: number; max: number };
+  bytes: number;
+  requests: number;
+  elapsedMs: number;
+  failures: { serial: string; file: string; error: string }[];
+  pis?: PiBootResult[];
+}
+
+export const defaultSerialStart = 0x5e000001;
+export const maxStormCount = 100_000;
+
+function failedBoot(serial: string, model: PiModel, error: string): PiBootResult {
+  return {
+    serial,
+    model,
+    prefix: `${serial}/`,
+    success: false,
+    bootMs: 0,
+    firstPacketAnswered: false,
+    bytes: 0,
+    files: [],
+    failures: [{ file: '-', error }],
+  };
+}
+
+/** Boots `count` simulated Pis against one TFTP server and sums up how it went. */
+export async function runPiStorm(options: PiStormOptions): Promise<PiStormSummary> {
+  const { count, model } = options;
+  const start = options.serialStart ?? defaultSerialStart;
+  if (!Number.isInteger(count) || count < 1 || count > maxStormCount) throw new RangeError(`count must be 1 to ${maxStormCount}`);
+  if (!Number.isInteger(start) || start < 0 || start + count - 1 > maxSerial) throw new RangeError('serials must stay within 8 hex digits');
+  const arrivalMs = (options.arrivalSeconds ?? 0) * 1000;
+  const deadlineMs = (options.deadlineSeconds ?? arrivalMs / 1000 + 300) * 1000;
+  const distinct = options.distinctSources ?? options.host.startsWith('127.');
+  const serials = piSerials(model, start, count);
+  const began = performance.now();
+  const results = await runArrivals(
+    { count, arrivalMs, concurrency: options.concurrency ?? count, deadlineMs },
+    (index, signal) =>
+      simulatePi({
+        host: options.host,
+        port: options.port,
+        serial: serials[index].serial,
+        model,
+        localAddress: distinct ? loopbackSource(index) : undefined,
+        fileTimeoutMs: options.fileTimeoutMs,
+        retransmitMs: options.retransmitMs,
+        hashFiles: options.hashFiles,
+        signal,
+      }),
+    {
+      notStarted: (index) => failedBoot(serials[index].serial, model, 'not started before the storm deadline'),
+      crashed: (index, error) => failedBoot(serials[index].serial, model, error instanceof Error ? error.message : String(error)),
+    },
+  );
+  const succeeded = results.filter((pi) => pi.success);
+  const summary: PiStormSummary = {
+    model,
+    count,
+    succeeded: succeeded.length,
+    failed: count - succeeded.length,
+    firstPacketAnswered: results.filter((pi) => pi.firstPacketAnswered).length,
+    bootMs: timeSummary(succeeded.map((pi) => pi.bootMs)),
+    bytes: results.reduce((sum, pi) => sum + pi.bytes, 0),
+    requests: results.reduce((sum, pi) => sum + pi.files.length, 0),
+    elapsedMs: Math.round(performance.now() - began),
+    failures: results.flatMap((pi) => pi.failures.map((failure) => ({ serial: pi.serial, ...failure }))),
+  };
+  if (options.keepResults) summary.pis = results;
+  return summary;
+}
