@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { before, test } from 'node:test';
 import { type Role, roleCovers } from '@muster/contract';
 import { eachDatabase, enrollBody, type Reply, waitForJob } from '../support/harness.ts';
@@ -53,6 +54,13 @@ eachDatabase('Who may call what', (h) => {
   };
   const newFleet = async () => (await h().request('POST', '/api/v1/fleets', { body: { name: `doomed${unique()}` } })).body.name as string;
   const newGroup = async () => (await h().request('POST', '/api/v1/groups', { body: { name: `doomed${unique()}` } })).body.id as string;
+  const newArtifact = async () =>
+    (await h().muster.artifacts.addStream('user:admin', Readable.from([Buffer.from(`artifact ${unique()}`)]))).artifact.sha256;
+  const newName = async () => {
+    const name = `roles/name${unique()}`;
+    await h().muster.artifacts.publish('user:admin', name, await newArtifact());
+    return encodeURIComponent(name);
+  };
 
   before(async () => {
     tokens.viewer = await h().userToken('viewer', 'vic');
@@ -202,6 +210,47 @@ eachDatabase('Who may call what', (h) => {
     { method: 'POST', path: '/api/v1/jobs/{id}/cancel', least: 'operator', build: () => ({ url: `/api/v1/jobs/${jobId}/cancel` }) },
 
     { method: 'GET', path: '/api/v1/events', least: 'viewer', build: () => ({ url: '/api/v1/events' }) },
+
+    { method: 'GET', path: '/api/v1/artifacts', least: 'viewer', build: () => ({ url: '/api/v1/artifacts' }) },
+    // A JSON body: callers past the role check hear 415, which is all this table needs (uploads: artifacts.test.ts).
+    { method: 'POST', path: '/api/v1/artifacts', least: 'operator', build: () => ({ url: '/api/v1/artifacts', body: {} }) },
+    {
+      method: 'GET',
+      path: '/api/v1/artifacts/{sha256}',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/artifacts/${await newArtifact()}` }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/artifacts/{sha256}/content',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/artifacts/${await newArtifact()}/content` }),
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/artifacts/{sha256}',
+      least: 'operator',
+      build: async () => ({ url: `/api/v1/artifacts/${await newArtifact()}` }),
+    },
+    { method: 'GET', path: '/api/v1/artifact-names', least: 'viewer', build: () => ({ url: '/api/v1/artifact-names' }) },
+    {
+      method: 'GET',
+      path: '/api/v1/artifact-names/{name}',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/artifact-names/${await newName()}` }),
+    },
+    {
+      method: 'PUT',
+      path: '/api/v1/artifact-names/{name}',
+      least: 'operator',
+      build: async () => ({ url: `/api/v1/artifact-names/roles%2Fput${unique()}`, body: { sha256: await newArtifact() } }),
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/artifact-names/{name}',
+      least: 'operator',
+      build: async () => ({ url: `/api/v1/artifact-names/${await newName()}` }),
+    },
 
     { method: 'GET', path: '/api/v1/users', least: 'admin', build: () => ({ url: '/api/v1/users' }) },
     {

@@ -43,6 +43,15 @@ const protectedOperations = [
   'POST /api/v1/jobs/{id}/cancel',
   'GET /api/v1/events',
   'GET /api/v1/events/stream',
+  'GET /api/v1/artifacts',
+  'POST /api/v1/artifacts',
+  'GET /api/v1/artifacts/{sha256}',
+  'DELETE /api/v1/artifacts/{sha256}',
+  'GET /api/v1/artifacts/{sha256}/content',
+  'GET /api/v1/artifact-names',
+  'GET /api/v1/artifact-names/{name}',
+  'PUT /api/v1/artifact-names/{name}',
+  'DELETE /api/v1/artifact-names/{name}',
 ];
 
 interface StreamedEvent {

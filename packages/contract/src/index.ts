@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './identifiers.ts';
 export * from './lifecycle.ts';
 export * from './roles.ts';
+export * from './schemas/artifact.ts';
 export * from './schemas/bulk.ts';
 export * from './schemas/common.ts';
 export * from './schemas/event.ts';

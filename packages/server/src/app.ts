@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { MusterError } from '@muster/contract';
 import { sql } from 'kysely';
 import { type Config, isLoopbackOnly } from './config.ts';
+import { artifactRoutes } from './modules/artifacts/routes.ts';
+import { ArtifactService } from './modules/artifacts/service.ts';
 import { JwtSigner } from './modules/auth/jwt.ts';
 import { FailureLimiter } from './modules/auth/limiter.ts';
 import { authRoutes } from './modules/auth/routes.ts';
@@ -50,6 +52,7 @@ export interface Muster {
   runner: JobRunner;
   auth: AuthService;
   users: UserService;
+  artifacts: ArtifactService;
   /** Starts listeners and the job runner; returns the HTTP base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -86,6 +89,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const jobs = new JobService(transactor);
   const fleets = new FleetService(transactor);
   const groups = new GroupService(transactor, machines);
+  const artifacts = new ArtifactService(transactor, { dir: config.artifactDir, maxBytes: config.artifactMaxBytes });
   let runner: JobRunner | null = null;
   const builds = new BuildService(transactor, db.dialect, config, () => runner?.wake());
   const bulk = new BulkService(transactor, machines, groups, builds);
@@ -109,6 +113,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   bulkRoutes(app, bulk);
   jobRoutes(app, jobs);
   eventRoutes(app, events, bus);
+  artifactRoutes(app, artifacts);
 
   runner = new JobRunner({
     db,
@@ -144,6 +149,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     runner: jobRunner,
     auth,
     users,
+    artifacts,
     async listen() {
       await listener?.start();
       await jobRunner.start();

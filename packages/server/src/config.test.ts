@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MusterError } from '@muster/contract';
-import { dsnToUrl, isLoopbackOnly, loadConfig, parseDuration, parseListen } from './config.ts';
+import { dsnToUrl, isLoopbackOnly, loadConfig, parseBytes, parseDuration, parseListen } from './config.ts';
 
 test('listen addresses: HOST:PORT, :PORT (all interfaces) and [v6]:PORT', () => {
   assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
@@ -46,6 +46,18 @@ test('the seed database variables select the database', () => {
   });
   assert.deepEqual(loadConfig({}, { DATABASE_URL: 'postgres://a@b/c' }).database, { dialect: 'postgres', url: 'postgres://a@b/c' });
   assert.throws(() => loadConfig({}, { DB_DRIVER: 'mysql' }), MusterError);
+});
+
+test('artifacts live under the data dir unless MUSTER_ARTIFACT_DIR says otherwise; the size limit takes units', () => {
+  assert.equal(loadConfig({ dataDir: '/srv/m' }, {}).artifactDir, '/srv/m/artifacts');
+  assert.equal(loadConfig({ dataDir: '/srv/m' }, { MUSTER_ARTIFACT_DIR: '/nfs/artifacts' }).artifactDir, '/nfs/artifacts');
+  assert.equal(loadConfig({}, {}).artifactMaxBytes, 16 * 2 ** 30);
+  assert.deepEqual(
+    ['1048576', '512M', '512MiB', '2g', '1T'].map((v) => parseBytes('X', v)),
+    [2 ** 20, 512 * 2 ** 20, 512 * 2 ** 20, 2 * 2 ** 30, 2 ** 40],
+  );
+  for (const bad of ['', '0', '-1', '1.5G', '12 parsecs']) assert.throws(() => parseBytes('X', bad), MusterError, bad);
+  assert.throws(() => loadConfig({}, { MUSTER_ARTIFACT_MAX_BYTES: 'lots' }), /MUSTER_ARTIFACT_MAX_BYTES="lots"/);
 });
 
 test('ENABLE_AUTH accepts true/false spellings and refuses others', () => {

@@ -6,6 +6,10 @@ import type { DatabaseTarget } from './platform/db/connect.ts';
 export interface Config {
   listen: { host: string; port: number };
   dataDir: string;
+  /** Where artifact blobs live (docs/artifacts.md); replicas share it. */
+  artifactDir: string;
+  /** The largest artifact an upload may send. */
+  artifactMaxBytes: number;
   database: DatabaseTarget;
   enableAuth: boolean;
   jwtSecret: string | null;
@@ -52,6 +56,16 @@ export function parseDuration(value: string): number {
   return parts.reduce((sum, p) => sum + Number(p[1]) * durationUnits[p[2]], 0);
 }
 
+const byteUnits: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** Parses a byte count: 1048576, 512M, 16G (binary units; a trailing B or iB is allowed). */
+export function parseBytes(name: string, value: string): number {
+  const match = /^(\d+)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  const bytes = match ? Number(match[1]) * byteUnits[match[2].toLowerCase()] : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw configError(`${name}="${value}" is not a size like 16G, 512M or 1048576`);
+  return bytes;
+}
+
 function parseBool(name: string, value: string): boolean {
   if (/^(1|true|yes|on)$/i.test(value)) return true;
   if (/^(0|false|no|off)$/i.test(value)) return false;
@@ -94,6 +108,8 @@ function sqliteTarget(value: string, dataDir: string): DatabaseTarget {
 interface FileConfig {
   listen?: string;
   data_dir?: string;
+  artifact_dir?: string;
+  artifact_max_bytes?: number | string;
   database_url?: string;
   enable_auth?: boolean;
   jwt_expiry?: string;
@@ -124,6 +140,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
   return {
     listen: parseListen(flags.listen ?? env.LISTEN_ADDR ?? env.MUSTER_LISTEN ?? file.listen ?? ':8080'),
     dataDir,
+    artifactDir: resolve(env.MUSTER_ARTIFACT_DIR ?? file.artifact_dir ?? join(dataDir, 'artifacts')),
+    artifactMaxBytes: parseBytes('MUSTER_ARTIFACT_MAX_BYTES', String(env.MUSTER_ARTIFACT_MAX_BYTES ?? file.artifact_max_bytes ?? '16G')),
     database: databaseTarget(env, flags, file, dataDir),
     enableAuth: enableAuth === undefined ? (file.enable_auth ?? true) : parseBool('ENABLE_AUTH', enableAuth),
     jwtSecret: env.JWT_SECRET || env.MUSTER_JWT_SECRET || null,
