@@ -45,7 +45,10 @@ for (const kind of databaseKinds) {
 test('ENABLE_AUTH=false is refused unless the server listens on loopback only', async () => {
   const database = await freshDatabase('sqlite');
   for (const listen of ['0.0.0.0:0', ':0', '10.1.2.3:0']) {
-    const config = loadConfig({ listen, dataDir: database.dataDir }, { ENABLE_AUTH: 'false', MUSTER_LOG_LEVEL: 'silent' });
+    const config = loadConfig(
+      { listen, dataDir: database.dataDir },
+      { ENABLE_AUTH: 'false', MUSTER_LOG_LEVEL: 'silent', MUSTER_TFTP_LISTEN: 'off' },
+    );
     await assert.rejects(
       createMuster(config),
       (e: unknown) => e instanceof MusterError && e.code === 'bad_request' && /ENABLE_AUTH=false is refused/.test(e.message),
@@ -56,7 +59,10 @@ test('ENABLE_AUTH=false is refused unless the server listens on loopback only', 
 
 test('with ENABLE_AUTH=false on loopback every caller acts as a local admin, and that is recorded', async () => {
   const database = await freshDatabase('sqlite');
-  const config = loadConfig({ listen: '127.0.0.1:0', dataDir: database.dataDir }, { ENABLE_AUTH: 'false', MUSTER_LOG_LEVEL: 'silent' });
+  const config = loadConfig(
+    { listen: '127.0.0.1:0', dataDir: database.dataDir },
+    { ENABLE_AUTH: 'false', MUSTER_LOG_LEVEL: 'silent', MUSTER_TFTP_LISTEN: 'off' },
+  );
   const muster = await createMuster(config);
   try {
     const created = await muster.app.inject({ method: 'POST', url: '/api/v1/fleets', payload: { name: 'lab' } });

@@ -38,6 +38,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     MUSTER_DATA_DIR: undefined,
     DATABASE_URL: undefined,
     MUSTER_CONFIG_DIR: tempDir('muster-config-'),
+    MUSTER_TFTP_LISTEN: 'off',
     ...options.env,
   };
   const child = spawn(process.execPath, [mainPath, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });

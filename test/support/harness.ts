@@ -40,7 +40,7 @@ export interface HarnessOptions {
 export function testConfig(database: TestDatabase, env: Record<string, string> = {}): Config {
   return loadConfig(
     { listen: '127.0.0.1:0', dataDir: database.dataDir, databaseUrl: database.databaseUrl },
-    { MUSTER_ENROLL_RATE: '0', MUSTER_LOG_LEVEL: 'silent', ...env },
+    { MUSTER_ENROLL_RATE: '0', MUSTER_LOG_LEVEL: 'silent', MUSTER_TFTP_LISTEN: 'off', ...env },
   );
 }
 

@@ -26,7 +26,7 @@ export interface ServerProcess {
 export async function spawnServer(dataDir: string, env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [cliMain, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-    env: { ...process.env, MUSTER_ENROLL_RATE: '0', MUSTER_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, MUSTER_ENROLL_RATE: '0', MUSTER_LOG_LEVEL: 'warn', MUSTER_TFTP_LISTEN: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -3,6 +3,7 @@ export * from './identifiers.ts';
 export * from './lifecycle.ts';
 export * from './roles.ts';
 export * from './schemas/artifact.ts';
+export * from './schemas/boot.ts';
 export * from './schemas/bulk.ts';
 export * from './schemas/common.ts';
 export * from './schemas/event.ts';

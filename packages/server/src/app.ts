@@ -1,6 +1,11 @@
 import { hostname } from 'node:os';
 import { MusterError } from '@muster/contract';
 import { sql } from 'kysely';
+import { IpxeService } from './boot/ipxe/answer.ts';
+import { bootArtifactRoutes, ipxeRoutes } from './boot/ipxe/routes.ts';
+import { ArtifactUrlSigner } from './boot/signing.ts';
+import { TftpServer } from './boot/tftp/server.ts';
+import { TftpDoor } from './boot/tftp-door.ts';
 import { type Config, isLoopbackOnly } from './config.ts';
 import { artifactRoutes } from './modules/artifacts/routes.ts';
 import { ArtifactService } from './modules/artifacts/service.ts';
@@ -8,6 +13,10 @@ import { JwtSigner } from './modules/auth/jwt.ts';
 import { FailureLimiter } from './modules/auth/limiter.ts';
 import { authRoutes } from './modules/auth/routes.ts';
 import { AuthService, loadJwtSecret, localPrincipal } from './modules/auth/service.ts';
+import { BootDiscovery } from './modules/boot/discover.ts';
+import { bootRoutes } from './modules/boot/routes.ts';
+import { BootScriptService } from './modules/boot/scripts.ts';
+import { BootTimeline } from './modules/boot/timeline.ts';
 import { buildHandler } from './modules/builds/builder.ts';
 import { BuildService } from './modules/builds/service.ts';
 import { bulkRoutes } from './modules/bulk/routes.ts';
@@ -25,6 +34,10 @@ import { JobService } from './modules/jobs/service.ts';
 import { machineRoutes } from './modules/machines/routes.ts';
 import { MachineService } from './modules/machines/service.ts';
 import { countMachinesByState } from './modules/machines/store.ts';
+import { piRoutes } from './modules/pi/routes.ts';
+import { PiService } from './modules/pi/service.ts';
+import { ruleRoutes } from './modules/rules/routes.ts';
+import { RuleService } from './modules/rules/service.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tokenRoutes } from './modules/tokens/routes.ts';
 import { TokenService } from './modules/tokens/service.ts';
@@ -33,6 +46,7 @@ import { UserService } from './modules/users/service.ts';
 import { randomCode } from './platform/crypto/secrets.ts';
 import { type Db, openDatabase } from './platform/db/connect.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
+import { generatedSecret } from './platform/db/settings.ts';
 import { Transactor } from './platform/db/transact.ts';
 import { EventBus } from './platform/events/bus.ts';
 import { decodeEventPayload, PgListener } from './platform/events/pg-listener.ts';
@@ -53,6 +67,8 @@ export interface Muster {
   auth: AuthService;
   users: UserService;
   artifacts: ArtifactService;
+  /** The TFTP front door's address once listening; null when TFTP is off. */
+  tftpAddress: { address: string; port: number } | null;
   /** Starts listeners and the job runner; returns the HTTP base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -93,6 +109,12 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   let runner: JobRunner | null = null;
   const builds = new BuildService(transactor, db.dialect, config, () => runner?.wake());
   const bulk = new BulkService(transactor, machines, groups, builds);
+  const rules = new RuleService(transactor);
+  const discovery = new BootDiscovery(transactor, rules);
+  const timeline = new BootTimeline(transactor);
+  const scripts = new BootScriptService(transactor);
+  const pi = new PiService(transactor, artifacts, discovery, { publicUrl: config.publicUrl });
+  const signer = new ArtifactUrlSigner(await generatedSecret(db.kysely, 'boot_url_key'));
   const metrics = createMetrics({ machinesByState: () => countMachinesByState(db.kysely), jobsByState: () => jobs.countByState() });
 
   const app = await createHttpServer({
@@ -113,6 +135,13 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   bulkRoutes(app, bulk);
   jobRoutes(app, jobs);
   eventRoutes(app, events, bus);
+  ruleRoutes(app, rules);
+  piRoutes(app, pi);
+  bootRoutes(app, timeline, scripts);
+  ipxeRoutes(app, new IpxeService(transactor, discovery, scripts, signer), timeline);
+  bootArtifactRoutes(app, artifacts, signer, timeline);
+  const tftpDoor = new TftpDoor(pi, artifacts, timeline, (error) => app.log.error({ err: error }, 'boot timeline not recorded'));
+  let tftp: TftpServer | null = null;
   artifactRoutes(app, artifacts);
 
   runner = new JobRunner({
@@ -142,7 +171,22 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
         })
       : null;
 
-  return {
+  const startTftp = async (port: number) => {
+    const settings = config.tftp as NonNullable<Config['tftp']>;
+    const server = new TftpServer({
+      host: settings.host,
+      port,
+      singlePort: settings.singlePort,
+      resolve: tftpDoor.resolve,
+      onTransferEnd: tftpDoor.transferEnded,
+      onError: (error) => app.log.error({ err: error }, 'tftp'),
+    });
+    const address = await server.start();
+    tftp = server;
+    return address;
+  };
+
+  const muster: Muster = {
     app,
     db,
     bus,
@@ -150,12 +194,27 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     auth,
     users,
     artifacts,
+    tftpAddress: null,
     async listen() {
       await listener?.start();
       await jobRunner.start();
-      return app.listen({ host: config.listen.host, port: config.listen.port });
+      const url = await app.listen({ host: config.listen.host, port: config.listen.port });
+      if (config.tftp) {
+        try {
+          muster.tftpAddress = await startTftp(config.tftp.port);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (config.tftp.fallback === null || (code !== 'EACCES' && code !== 'EADDRINUSE')) throw error;
+          app.log.warn(
+            `TFTP port ${config.tftp.port} is ${code === 'EACCES' ? 'not permitted' : 'taken'}; serving TFTP on ${config.tftp.fallback} (set --tftp-listen)`,
+          );
+          muster.tftpAddress = await startTftp(config.tftp.fallback);
+        }
+      }
+      return url;
     },
     async close() {
+      await (tftp as TftpServer | null)?.stop();
       await app.close();
       await app.handlersDone(5_000);
       await jobRunner.stop();
@@ -163,4 +222,5 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       await db.close();
     },
   };
+  return muster;
 }

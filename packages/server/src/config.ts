@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { MusterError } from '@muster/contract';
 import type { DatabaseTarget } from './platform/db/connect.ts';
 
 export interface Config {
   listen: { host: string; port: number };
+  /** TFTP front door; null when off. `fallback` is the port taken when the default 69 is not permitted. */
+  tftp: { host: string; port: number; fallback: number | null; singlePort: boolean } | null;
+  /** How machines reach the HTTP server (artifact URLs in Pi templates); derived from listen when unset. */
+  publicUrl: string;
   dataDir: string;
   /** Where artifact blobs live (docs/artifacts.md); replicas share it. */
   artifactDir: string;
@@ -23,6 +28,7 @@ export interface Config {
 /** Options given on the command line; undefined means "not given". */
 export interface ConfigFlags {
   listen?: string;
+  tftpListen?: string;
   dataDir?: string;
   databaseUrl?: string;
   config?: string;
@@ -107,6 +113,9 @@ function sqliteTarget(value: string, dataDir: string): DatabaseTarget {
 
 interface FileConfig {
   listen?: string;
+  tftp_listen?: string;
+  tftp_single_port?: boolean;
+  public_url?: string;
   data_dir?: string;
   artifact_dir?: string;
   artifact_max_bytes?: number | string;
@@ -137,8 +146,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
   if (!Number.isInteger(builderAttempts) || builderAttempts < 1 || builderAttempts > 20) {
     throw configError('MUSTER_BUILDER_ATTEMPTS must be an integer from 1 to 20');
   }
+  const listen = parseListen(flags.listen ?? env.LISTEN_ADDR ?? env.MUSTER_LISTEN ?? file.listen ?? ':8080');
   return {
-    listen: parseListen(flags.listen ?? env.LISTEN_ADDR ?? env.MUSTER_LISTEN ?? file.listen ?? ':8080'),
+    listen,
+    tftp: tftpConfig(flags.tftpListen ?? env.MUSTER_TFTP_LISTEN ?? file.tftp_listen, env.MUSTER_TFTP_SINGLE_PORT ?? file.tftp_single_port),
+    publicUrl: publicUrl(env.MUSTER_PUBLIC_URL ?? file.public_url, listen),
     dataDir,
     artifactDir: resolve(env.MUSTER_ARTIFACT_DIR ?? file.artifact_dir ?? join(dataDir, 'artifacts')),
     artifactMaxBytes: parseBytes('MUSTER_ARTIFACT_MAX_BYTES', String(env.MUSTER_ARTIFACT_MAX_BYTES ?? file.artifact_max_bytes ?? '16G')),
@@ -155,6 +167,24 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     enrollRatePerMinute: Number(env.MUSTER_ENROLL_RATE ?? 600),
     loginRatePerMinute: Number(env.MUSTER_LOGIN_RATE ?? 10),
   };
+}
+
+/** `off` turns TFTP off; no value means port 69 on every address, or 6969 where 69 is not permitted. */
+function tftpConfig(value: string | undefined, singlePort: string | boolean | undefined): Config['tftp'] {
+  const single =
+    typeof singlePort === 'boolean' ? singlePort : singlePort === undefined ? false : parseBool('MUSTER_TFTP_SINGLE_PORT', singlePort);
+  if (value === undefined) return { host: '0.0.0.0', port: 69, fallback: 6969, singlePort: single };
+  if (/^(off|false|no|0)$/i.test(value.trim())) return null;
+  return { ...parseListen(value), fallback: null, singlePort: single };
+}
+
+function publicUrl(value: string | undefined, listen: { host: string; port: number }): string {
+  if (value) {
+    if (!/^https?:\/\/[^/]+/.test(value)) throw configError(`MUSTER_PUBLIC_URL="${value}" is not an http(s) URL`);
+    return value.replace(/\/+$/, '');
+  }
+  const host = listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}`;
 }
 
 const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);

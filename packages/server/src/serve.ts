@@ -24,17 +24,23 @@ export async function startServer(config: Config): Promise<RunningServer> {
   } catch (error) {
     await muster.close();
     const e = error as NodeJS.ErrnoException;
+    const tftp = e.syscall === 'bind' && config.tftp ? `${config.tftp.host}:${config.tftp.port}` : null;
+    const address = tftp ?? `${config.listen.host}:${config.listen.port}`;
+    const flag = tftp ? '--tftp-listen' : '--listen';
     if (e.code === 'EADDRINUSE')
-      throw new MusterError(
-        'unavailable',
-        `${config.listen.host}:${config.listen.port} is already in use; choose another with --listen HOST:PORT`,
-      );
+      throw new MusterError('unavailable', `${address} is already in use; choose another with ${flag} HOST:PORT`);
     if (e.code === 'EACCES')
-      throw new MusterError('unavailable', `no permission to listen on port ${config.listen.port}; use a port above 1023`);
+      throw new MusterError('unavailable', `no permission to listen on ${address}; use a port above 1023 with ${flag}`);
     throw error;
   }
   muster.app.log.info(
-    { url, database: describeTarget(config.database), auth: config.enableAuth, ms: Math.round(performance.now() - started) },
+    {
+      url,
+      tftp: muster.tftpAddress ? `${muster.tftpAddress.address}:${muster.tftpAddress.port}` : 'off',
+      database: describeTarget(config.database),
+      auth: config.enableAuth,
+      ms: Math.round(performance.now() - started),
+    },
     'muster is serving',
   );
   if (!config.enableAuth) muster.app.log.warn('authentication is off: every caller on this host is an admin');

@@ -3,6 +3,7 @@ import { addDatabaseOptions, type DatabaseOptions, loadServerPackage } from '../
 
 interface ServeOptions extends DatabaseOptions {
   listen?: string;
+  tftpListen?: string;
   config?: string;
   logLevel?: string;
   enableAuth?: string | true;
@@ -13,12 +14,16 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 export function serveCommand(): Command {
   const command = new Command('serve')
     .description('run the muster server: API, dashboard and boot services')
-    .option('--listen <host:port>', 'HTTP address (env MUSTER_LISTEN or LISTEN_ADDR; default :8080)');
+    .option('--listen <host:port>', 'HTTP address (env MUSTER_LISTEN or LISTEN_ADDR; default :8080)')
+    .option(
+      '--tftp-listen <host:port>',
+      'TFTP address for Pis and PXE ROMs, or off (env MUSTER_TFTP_LISTEN; default :69, or :6969 with a warning where 69 is not permitted)',
+    );
   addDatabaseOptions(command)
     .option('--config <file>', 'JSON config file (env MUSTER_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level (env MUSTER_LOG_LEVEL; default info)').choices(logLevels))
     .option('--enable-auth [bool]', 'require logins: true or false; false is allowed on loopback only (env ENABLE_AUTH)')
-    .addHelpText('after', '\nExample:\n  muster serve --listen 127.0.0.1:8080 --data-dir /var/lib/muster')
+    .addHelpText('after', '\nExample:\n  muster serve --listen 127.0.0.1:8080 --tftp-listen 0.0.0.0:69 --data-dir /var/lib/muster')
     .action(serve);
   return command;
 }
@@ -27,6 +32,7 @@ async function serve(options: ServeOptions): Promise<void> {
   const { loadConfig, startServer } = await loadServerPackage();
   const config = loadConfig({
     listen: options.listen,
+    tftpListen: options.tftpListen,
     dataDir: options.dataDir,
     databaseUrl: options.databaseUrl,
     config: options.config,

@@ -2,6 +2,7 @@ import { MusterError, type Role, roleCovers, type User } from '@muster/contract'
 import { now } from '../../platform/crypto/ids.ts';
 import { decoyHash, verifyPassword } from '../../platform/crypto/password.ts';
 import { apiTokenPrefix, randomCode, safeEqual, sha256Hex } from '../../platform/crypto/secrets.ts';
+import { generatedSecret } from '../../platform/db/settings.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import type { TokenService } from '../tokens/service.ts';
 import { toUser, type UserService } from '../users/service.ts';
@@ -93,12 +94,5 @@ export class AuthService {
 
 /** The signing secret: JWT_SECRET when given, else one generated once and shared through the database. */
 export async function loadJwtSecret(tx: Transactor, configured: string | null): Promise<string> {
-  if (configured) return configured;
-  await tx.db
-    .insertInto('settings')
-    .values({ key: 'jwt_secret', value: randomCode(48), updated_at: now() })
-    .onConflict((oc) => oc.column('key').doNothing())
-    .execute();
-  const row = await tx.db.selectFrom('settings').select('value').where('key', '=', 'jwt_secret').executeTakeFirstOrThrow();
-  return row.value;
+  return configured ?? generatedSecret(tx.db, 'jwt_secret');
 }

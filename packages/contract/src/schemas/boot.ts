@@ -1,0 +1,147 @@
+import { type Static, Type } from 'typebox';
+import { Labels, PageQuery, Timestamp } from './common.ts';
+import { MachineStateSchema } from './machine.ts';
+
+/** Names of trees and rules: short, safe in URLs and on the command line. */
+export const BootName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Short name' });
+export const BootNameParam = Type.Object({ name: BootName });
+
+export const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the content, lower-case hex' });
+
+/** A Pi serial as the bootloader puts it in TFTP paths: lower-case hex. */
+export const PiSerial = Type.String({ pattern: '^[0-9a-fA-F]{8,16}$', description: 'Raspberry Pi serial as in its TFTP path' });
+
+export const bootDoors = ['pi', 'ipxe', 'tftp', 'http'] as const;
+export type BootDoor = (typeof bootDoors)[number];
+export const ruleDoors = ['any', 'pi', 'ipxe'] as const;
+export const ruleActions = ['discover', 'ignore', 'refuse'] as const;
+export type RuleAction = (typeof ruleActions)[number];
+
+export const PiTreeFile = Type.Object(
+  {
+    path: Type.String({ minLength: 1, maxLength: 255, description: 'Path inside the serial directory, without .liquid' }),
+    sha256: Sha256,
+    size: Type.Integer({ minimum: 0 }),
+    template: Type.Boolean({ description: 'Rendered per machine with Liquid (the file was NAME.liquid)' }),
+  },
+  { additionalProperties: false },
+);
+export type PiTreeFile = Static<typeof PiTreeFile>;
+
+export const PiTree = Type.Object({
+  name: Type.String(),
+  files: Type.Array(PiTreeFile),
+  serial_pattern: Type.Union([Type.String(), Type.Null()], { description: 'Glob of serials its rule sends here, if any' }),
+  machine_count: Type.Integer(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+export type PiTree = Static<typeof PiTree>;
+
+export const PiTreePut = Type.Object(
+  {
+    files: Type.Array(PiTreeFile, { minItems: 1, maxItems: 10000 }),
+    serial_pattern: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+export type PiTreePut = Static<typeof PiTreePut>;
+
+export const PiProvision = Type.Object({ serial: PiSerial, tree: Type.Optional(BootName) }, { additionalProperties: false });
+export type PiProvision = Static<typeof PiProvision>;
+
+export const PiMachine = Type.Object({
+  serial: Type.String(),
+  machine_id: Type.String(),
+  hostname: Type.Union([Type.String(), Type.Null()]),
+  state: MachineStateSchema,
+  tree: Type.Union([Type.String(), Type.Null()]),
+  created_at: Timestamp,
+  last_seen_at: Type.Union([Timestamp, Type.Null()]),
+});
+export type PiMachine = Static<typeof PiMachine>;
+
+export const PiProvisionResult = Type.Object({ machine: PiMachine, tree: Type.String(), created: Type.Boolean() });
+export type PiProvisionResult = Static<typeof PiProvisionResult>;
+
+export const PiSerialFiles = Type.Object({
+  serial: Type.String(),
+  machine_id: Type.Union([Type.String(), Type.Null()], { description: 'null when the serial is not known yet' }),
+  tree: Type.String(),
+  rule: Type.Union([Type.String(), Type.Null()], { description: 'The rule that chose the tree, for an unseen serial' }),
+  files: Type.Array(PiTreeFile, { description: 'For templates, sha256 and size are of the bytes this serial gets' }),
+});
+export type PiSerialFiles = Static<typeof PiSerialFiles>;
+
+export const Rule = Type.Object({
+  name: Type.String(),
+  priority: Type.Integer({ description: 'Lower runs first' }),
+  door: Type.Enum(ruleDoors, { description: 'Front door it applies to' }),
+  serial_pattern: Type.Union([Type.String(), Type.Null()], { description: 'Glob on the serial (* ? [a-f])' }),
+  mac_prefix: Type.Union([Type.String(), Type.Null()], { description: 'MAC prefix, e.g. an OUI dc:a6:32' }),
+  action: Type.Enum(ruleActions, { description: 'discover: create the machine; ignore: answer not-found; refuse: answer an error' }),
+  pi_tree: Type.Union([Type.String(), Type.Null()]),
+  labels: Labels,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+export type Rule = Static<typeof Rule>;
+
+export const RulePut = Type.Object(
+  {
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
+    door: Type.Optional(Type.Enum(ruleDoors)),
+    serial_pattern: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()])),
+    mac_prefix: Type.Optional(Type.Union([Type.String({ pattern: '^[0-9a-fA-F]{2}([:-]?[0-9a-fA-F]{2}){0,5}$' }), Type.Null()])),
+    action: Type.Enum(ruleActions),
+    pi_tree: Type.Optional(Type.Union([BootName, Type.Null()])),
+    labels: Type.Optional(Labels),
+  },
+  { additionalProperties: false },
+);
+export type RulePut = Static<typeof RulePut>;
+
+export const bootRequestStatuses = ['ok', 'not_found', 'refused', 'aborted', 'timeout', 'error'] as const;
+
+export const BootRequest = Type.Object({
+  at: Timestamp,
+  door: Type.Enum(bootDoors),
+  path: Type.String(),
+  status: Type.Enum(bootRequestStatuses),
+  bytes: Type.Integer(),
+  duration_ms: Type.Integer(),
+  error: Type.Union([Type.String(), Type.Null()]),
+});
+export type BootRequest = Static<typeof BootRequest>;
+
+const bootSessionFields = {
+  id: Type.String(),
+  machine_id: Type.String(),
+  door: Type.Enum(bootDoors, { description: 'The door of its first request' }),
+  client: Type.String({ description: 'Address the requests came from' }),
+  started_at: Timestamp,
+  last_at: Timestamp,
+  requests: Type.Integer(),
+  bytes: Type.Integer(),
+  errors: Type.Integer(),
+};
+export const BootSession = Type.Object(bootSessionFields);
+export type BootSession = Static<typeof BootSession>;
+
+export const BootSessionDetail = Type.Object({ ...bootSessionFields, timeline: Type.Array(BootRequest) });
+export type BootSessionDetail = Static<typeof BootSessionDetail>;
+
+export const BootSessionQuery = Type.Object(PageQuery, { additionalProperties: false });
+
+export const bootScriptNames = ['registration', 'ready'] as const;
+export const BootScript = Type.Object({
+  name: Type.Enum(bootScriptNames),
+  body: Type.String({ description: 'Liquid template of an iPXE script' }),
+  builtin: Type.Boolean({ description: 'True while no script was set: the built-in one is used' }),
+  updated_at: Type.Union([Timestamp, Type.Null()]),
+});
+export type BootScript = Static<typeof BootScript>;
+export const BootScriptPut = Type.Object(
+  { body: Type.String({ minLength: 1, maxLength: 65536, pattern: '^#!ipxe' }) },
+  { additionalProperties: false },
+);

@@ -1,0 +1,135 @@
+import { MusterError } from '@muster/contract';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { sendArtifact } from '../../modules/artifacts/send.ts';
+import type { ArtifactService } from '../../modules/artifacts/service.ts';
+import type { BootTimeline } from '../../modules/boot/timeline.ts';
+import type { App } from '../../platform/http/types.ts';
+import type { ArtifactUrlSigner } from '../signing.ts';
+import { chainScript, type IpxeParams, type IpxeService } from './answer.ts';
+
+const tags = ['boot'];
+const text = Type.String({ maxLength: 256 });
+const IpxeQuery = Type.Object(
+  {
+    mac: Type.Optional(text),
+    uuid: Type.Optional(text),
+    serial: Type.Optional(text),
+    asset: Type.Optional(text),
+    manufacturer: Type.Optional(text),
+    product: Type.Optional(text),
+    buildarch: Type.Optional(text),
+    platform: Type.Optional(text),
+  },
+  { additionalProperties: true },
+);
+
+function baseUrl(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}
+
+/** iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe. */
+export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline): void {
+  const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams) => {
+    const started = performance.now();
+    const answer = await ipxe.answer(params, baseUrl(request), request.ip, `${baseUrl(request)}${request.url}`);
+    const record = {
+      door: 'ipxe' as const,
+      client: request.ip,
+      path: request.url.slice(0, 1024),
+      status: answer.status === 200 ? ('ok' as const) : answer.status === 403 ? ('refused' as const) : ('not_found' as const),
+      bytes: Buffer.byteLength(answer.script),
+      durationMs: performance.now() - started,
+      error: null,
+      at: new Date(),
+    };
+    if (answer.machineId)
+      await timeline.record(answer.machineId, record).catch((error) => request.log.error({ err: error }, 'boot timeline not recorded'));
+    return reply.status(answer.status).type('text/plain; charset=utf-8').send(answer.script);
+  };
+
+  app.get('/boot.ipxe', {
+    config: { action: 'public' },
+    schema: { tags, summary: 'iPXE entry script: chains to /ipxe with the machine’s identifiers' },
+    handler: async (request, reply) => {
+      const script = chainScript(baseUrl(request));
+      timeline.holdAnonymous({
+        door: 'ipxe',
+        client: request.ip,
+        path: '/boot.ipxe',
+        status: 'ok',
+        bytes: Buffer.byteLength(script),
+        durationMs: 0,
+        error: null,
+        at: new Date(),
+      });
+      return reply.type('text/plain; charset=utf-8').send(script);
+    },
+  });
+  app.get('/ipxe', {
+    config: { action: 'public' },
+    schema: {
+      tags,
+      summary: 'The iPXE answer for one machine, by its state',
+      description:
+        'registration (unknown, discovered, enrolled), a wait loop (configured, building), the ready script (ready), exit (provisioned).',
+      querystring: IpxeQuery,
+    },
+    handler: (request, reply) => send(request, reply, request.query),
+  });
+  app.get('/nixos/machines/:file', {
+    config: { action: 'public' },
+    schema: {
+      tags,
+      summary: 'Seed 003 compatibility: the iPXE answer by service tag (<tag>.ipxe)',
+      params: Type.Object({ file: Type.String({ pattern: '^[^/]{1,200}\\.ipxe$' }) }),
+    },
+    handler: (request, reply) => send(request, reply, { serial: request.params.file.replace(/\.ipxe$/, '') }),
+  });
+}
+
+const ArtifactParams = Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }), filename: Type.String({ maxLength: 255 }) });
+const SignedQuery = Type.Object({ m: Type.String({ maxLength: 64 }), s: Type.String({ maxLength: 64 }) });
+
+/** Artifacts for machines, by the signed URLs their boot answers carry; each fetch goes into the machine's timeline. */
+export function bootArtifactRoutes(app: App, artifacts: ArtifactService, signer: ArtifactUrlSigner, timeline: BootTimeline): void {
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/boot/artifacts/:sha256/:filename',
+    config: { action: 'public' },
+    schema: {
+      tags,
+      summary: 'An artifact for the machine whose boot answer referenced it (signed URL)',
+      params: ArtifactParams,
+      querystring: SignedQuery,
+    },
+    handler: async (request, reply) => {
+      const { sha256 } = request.params;
+      const { m: machineId, s: signature } = request.query;
+      if (!signer.verify(machineId, sha256, signature))
+        throw new MusterError('forbidden', 'This URL is not signed for that machine and artifact');
+      const artifact = await artifacts.get(sha256);
+      const started = performance.now();
+      const at = new Date();
+      let recorded = false;
+      const record = (complete: boolean) => {
+        if (recorded) return;
+        recorded = true;
+        const entry = {
+          door: 'http' as const,
+          client: request.ip,
+          path: request.url.split('?')[0],
+          status: complete ? ('ok' as const) : ('aborted' as const),
+          bytes: complete ? Number(reply.getHeader('content-length') ?? 0) : 0,
+          durationMs: performance.now() - started,
+          error: complete ? null : 'connection closed before the end',
+          at,
+        };
+        timeline.record(machineId, entry).catch((error) => request.log.error({ err: error }, 'boot timeline not recorded'));
+      };
+      reply.raw.once('finish', () => record(true));
+      reply.raw.once('close', () => record(reply.raw.writableFinished));
+      return sendArtifact(request, reply, artifact, { cacheControl: 'private, max-age=3600' });
+    },
+  });
+}

@@ -1,0 +1,127 @@
+import type { Identifier, Rule } from '@muster/contract';
+import { newId, now } from '../../platform/crypto/ids.ts';
+import type { MachineRow } from '../../platform/db/schema.ts';
+import type { Transactor } from '../../platform/db/transact.ts';
+import { findIdentifierOwners, findMachineRow, insertMachineWithEvent, replaceLabels } from '../machines/store.ts';
+import type { BootClaim } from '../rules/match.ts';
+import type { RuleService } from '../rules/service.ts';
+
+export type Identification =
+  | { kind: 'machine'; machine: MachineRow; created: boolean; rule: Rule | null }
+  | { kind: 'ignored'; rule: Rule }
+  | { kind: 'refused'; rule: Rule }
+  | { kind: 'unmatched' };
+
+export interface BootArrival {
+  claim: BootClaim;
+  identifiers: Identifier[];
+  client: string;
+}
+
+/**
+ * Finds the machine a front door sees, or places an unseen one by the rules: discovered (created at once, so
+ * that its very first request is answered), ignored, or refused. Refusals and unmatched arrivals are events.
+ */
+export class BootDiscovery {
+  readonly #tx: Transactor;
+  readonly #rules: RuleService;
+
+  constructor(tx: Transactor, rules: RuleService) {
+    this.#tx = tx;
+    this.#rules = rules;
+  }
+
+  async #known(identifiers: Identifier[]): Promise<MachineRow | undefined> {
+    if (identifiers.length === 0) return undefined;
+    const owners = await findIdentifierOwners(this.#tx.db, identifiers);
+    // Where identifiers name several machines, the serial decides: it is what the request path carried.
+    const owner = owners.find((o) => o.kind === 'serial') ?? owners[0];
+    return owner ? findMachineRow(this.#tx.db, owner.machine_id) : undefined;
+  }
+
+  /** The rule for a claim, whatever the machine: trees and scripts fall back to it. */
+  ruleFor(claim: BootClaim): Promise<Rule | null> {
+    return this.#rules.select(claim);
+  }
+
+  /** What identify would do, without creating anything or recording an event. */
+  async peek(arrival: BootArrival): Promise<Identification | { kind: 'pending'; rule: Rule }> {
+    const known = await this.#known(arrival.identifiers);
+    if (known) return { kind: 'machine', machine: known, created: false, rule: null };
+    const rule = await this.#rules.select(arrival.claim);
+    if (!rule) return { kind: 'unmatched' };
+    if (rule.action === 'refuse') return { kind: 'refused', rule };
+    if (rule.action === 'ignore') return { kind: 'ignored', rule };
+    return { kind: 'pending', rule };
+  }
+
+  /**
+   * Finds or places the machine. With discoverUnmatched (the iPXE door, as seed 003 registered every
+   * unknown machine) an arrival that no rule matches is discovered too.
+   */
+  async identify(arrival: BootArrival, options: { discoverUnmatched?: boolean } = {}): Promise<Identification> {
+    const peeked = await this.peek(arrival);
+    if (peeked.kind === 'machine' || peeked.kind === 'ignored') return peeked;
+    if (peeked.kind === 'pending') {
+      const { rule } = peeked;
+      return this.create(arrival, { piTree: rule.pi_tree, labels: rule.labels, actor: 'device', rule });
+    }
+    if (peeked.kind === 'unmatched' && options.discoverUnmatched)
+      return this.create(arrival, { piTree: null, labels: {}, actor: 'device', rule: null });
+    const rule = peeked.kind === 'refused' ? peeked.rule : null;
+    await this.#tx.run((tx) =>
+      tx.emit({
+        type: rule ? 'boot.refused' : 'boot.unmatched',
+        actor: 'device',
+        reason: rule ? `rule ${rule.name} refuses it` : 'no rule matches an unseen machine',
+        data: { door: arrival.claim.door, client: arrival.client, identifiers: arrival.identifiers, rule: rule?.name ?? null },
+      }),
+    );
+    return peeked;
+  }
+
+  /**
+   * Creates a discovered machine at once, so that its very first request is answered. When a parallel
+   * request of the same machine created it first, that machine is returned.
+   */
+  async create(
+    arrival: BootArrival,
+    placement: { piTree: string | null; labels: Record<string, string>; actor: string; rule: Rule | null },
+  ): Promise<Identification & { kind: 'machine' }> {
+    return this.#tx.run(async (tx) => {
+      const owners = await findIdentifierOwners(tx.db, arrival.identifiers);
+      if (owners.length > 0) {
+        const machine = (await findMachineRow(tx.db, owners[0].machine_id)) as MachineRow;
+        return { kind: 'machine', machine, created: false, rule: null };
+      }
+      const time = now();
+      const machine: MachineRow = {
+        id: newId('m'),
+        state: 'discovered',
+        hostname: '',
+        description: '',
+        service_tag: arrival.identifiers.find((i) => i.kind === 'serial')?.value ?? null,
+        mac_address: arrival.identifiers.find((i) => i.kind === 'mac')?.value ?? null,
+        fleet_id: null,
+        fleet_seq: null,
+        facts: '{}',
+        nixos_config: '',
+        pi_tree: placement.piTree,
+        enrolled_at: null,
+        last_seen_at: time,
+        created_at: time,
+        updated_at: time,
+      };
+      const rule = placement.rule?.name ?? null;
+      await insertMachineWithEvent(tx, machine, arrival.identifiers, {
+        type: 'machine.discovered',
+        machineId: machine.id,
+        actor: placement.actor,
+        reason: rule ? `rule ${rule}` : 'provisioned by hand',
+        data: { door: arrival.claim.door, client: arrival.client, identifiers: arrival.identifiers, rule, pi_tree: placement.piTree },
+      });
+      if (Object.keys(placement.labels).length > 0) await replaceLabels(tx.db, machine.id, placement.labels);
+      return { kind: 'machine', machine, created: true, rule: placement.rule };
+    });
+  }
+}

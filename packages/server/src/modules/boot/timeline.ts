@@ -1,0 +1,182 @@
+import type { BootDoor, BootRequest, BootSession, BootSessionDetail, PageResult } from '@muster/contract';
+import { MusterError } from '@muster/contract';
+import { sql } from 'kysely';
+import { newId } from '../../platform/crypto/ids.ts';
+import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import type { BootSessionRow } from '../../platform/db/schema.ts';
+import type { Transactor, Tx } from '../../platform/db/transact.ts';
+import { resolveMachine } from '../machines/service.ts';
+
+/** One request a machine made at a front door, as the timeline keeps it. */
+export interface BootRecord {
+  door: BootDoor;
+  client: string;
+  path: string;
+  status: BootRequest['status'];
+  bytes: number;
+  durationMs: number;
+  error: string | null;
+  at: Date;
+}
+
+/** Requests further apart than this start a new boot session. */
+export const sessionGapMs = 5 * 60_000;
+/** Requests of a client not yet identified (/boot.ipxe, undionly.kpxe) wait this long for it to say who it is. */
+const anonymousTtlMs = 2 * 60_000;
+const anonymousPerClient = 16;
+const anonymousClients = 10_000;
+
+function sessionFromRow(row: BootSessionRow): BootSession {
+  return { ...row, door: row.door as BootDoor, bytes: Number(row.bytes) };
+}
+
+async function appendInTx(tx: Tx, machineId: string, record: BootRecord): Promise<void> {
+  const at = record.at.toISOString();
+  // One writer per machine at a time on PostgreSQL, so two requests cannot both open a session.
+  if (tx.dialect === 'postgres') await sql`select 1 from machines where id = ${machineId} for update`.execute(tx.db);
+  const since = new Date(record.at.getTime() - sessionGapMs).toISOString();
+  const open = await tx.db
+    .selectFrom('boot_sessions')
+    .select(['id', 'requests'])
+    .where('machine_id', '=', machineId)
+    .where('last_at', '>=', since)
+    .orderBy('last_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const failed = record.status === 'ok' ? 0 : 1;
+  let sessionId: string;
+  let seq: number;
+  if (open) {
+    sessionId = open.id;
+    seq = open.requests + 1;
+    await tx.db
+      .updateTable('boot_sessions')
+      .set((eb) => ({
+        last_at: sql<string>`case when last_at > ${at} then last_at else ${at} end`,
+        requests: eb('requests', '+', 1),
+        bytes: eb('bytes', '+', record.bytes),
+        errors: eb('errors', '+', failed),
+      }))
+      .where('id', '=', sessionId)
+      .execute();
+  } else {
+    sessionId = newId('b');
+    seq = 1;
+    await tx.db
+      .insertInto('boot_sessions')
+      .values({
+        id: sessionId,
+        machine_id: machineId,
+        door: record.door,
+        client: record.client,
+        started_at: at,
+        last_at: at,
+        requests: 1,
+        bytes: record.bytes,
+        errors: failed,
+      })
+      .execute();
+  }
+  await tx.db
+    .insertInto('boot_requests')
+    .values({
+      session_id: sessionId,
+      seq,
+      at,
+      door: record.door,
+      path: record.path,
+      status: record.status,
+      bytes: record.bytes,
+      duration_ms: Math.round(record.durationMs),
+      error: record.error,
+    })
+    .execute();
+  await tx.emit({
+    type: 'boot.request',
+    machineId,
+    actor: 'device',
+    data: {
+      session_id: sessionId,
+      new_session: seq === 1,
+      door: record.door,
+      client: record.client,
+      path: record.path,
+      status: record.status,
+      bytes: record.bytes,
+      duration_ms: Math.round(record.durationMs),
+      error: record.error,
+    },
+  });
+}
+
+/**
+ * The boot timeline: every request a machine makes at a front door, grouped into boot sessions. Requests
+ * made before the machine said who it is (/boot.ipxe, a PXE ROM's TFTP fetch of iPXE) are held briefly by
+ * client address and filed under the machine once it does. That memory is per server process.
+ */
+export class BootTimeline {
+  readonly #tx: Transactor;
+  readonly #anonymous = new Map<string, BootRecord[]>();
+
+  constructor(tx: Transactor) {
+    this.#tx = tx;
+  }
+
+  /** Files a request under a machine; failures to record are the caller's to log, never the device's problem. */
+  async record(machineId: string, record: BootRecord): Promise<void> {
+    const earlier = this.#anonymous.get(record.client);
+    this.#anonymous.delete(record.client);
+    const fresh = (earlier ?? []).filter((r) => record.at.getTime() - r.at.getTime() < anonymousTtlMs);
+    await this.#tx.run(async (tx) => {
+      for (const r of [...fresh, record]) await appendInTx(tx, machineId, r);
+    });
+  }
+
+  /** Holds a request of a client that has not said who it is. */
+  holdAnonymous(record: BootRecord): void {
+    const list = this.#anonymous.get(record.client) ?? [];
+    if (list.length >= anonymousPerClient) list.shift();
+    list.push(record);
+    this.#anonymous.delete(record.client);
+    this.#anonymous.set(record.client, list);
+    // Oldest clients go first: a Map iterates in insertion order and each client was just moved to the end.
+    for (const [client] of this.#anonymous) {
+      if (this.#anonymous.size <= anonymousClients) break;
+      this.#anonymous.delete(client);
+    }
+  }
+
+  async sessions(machineRef: string, cursor?: string, limit = defaultPageSize): Promise<PageResult<BootSession>> {
+    const machine = await resolveMachine(this.#tx.db, machineRef);
+    let query = this.#tx.db
+      .selectFrom('boot_sessions')
+      .selectAll()
+      .where('machine_id', '=', machine.id)
+      .orderBy('started_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit + 1);
+    if (cursor) {
+      const [startedAt, id] = decodeCursor(cursor, 2) as [string, string];
+      query = query.where((eb) => eb.or([eb('started_at', '<', startedAt), eb.and([eb('started_at', '=', startedAt), eb('id', '<', id)])]));
+    }
+    return finishPage(await query.execute(), limit, (r) => [r.started_at, r.id], sessionFromRow);
+  }
+
+  async session(id: string): Promise<BootSessionDetail> {
+    const row = await this.#tx.db.selectFrom('boot_sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new MusterError('not_found', `No boot session ${id}`);
+    const requests = await this.#tx.db.selectFrom('boot_requests').selectAll().where('session_id', '=', id).orderBy('seq').execute();
+    return {
+      ...sessionFromRow(row),
+      timeline: requests.map((r) => ({
+        at: r.at,
+        door: r.door as BootDoor,
+        path: r.path,
+        status: r.status as BootRequest['status'],
+        bytes: Number(r.bytes),
+        duration_ms: r.duration_ms,
+        error: r.error,
+      })),
+    };
+  }
+}

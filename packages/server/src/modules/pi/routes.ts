@@ -1,0 +1,100 @@
+import { createReadStream } from 'node:fs';
+import {
+  BootName,
+  BootNameParam,
+  Page,
+  PageQuery,
+  PiMachine,
+  PiProvision,
+  PiProvisionResult,
+  PiSerial,
+  PiSerialFiles,
+  PiTree,
+  PiTreePut,
+} from '@muster/contract';
+import { Type } from 'typebox';
+import type { App } from '../../platform/http/types.ts';
+import type { PiService } from './service.ts';
+
+const tags = ['pi'];
+const SerialParam = Type.Object({ serial: PiSerial });
+
+export function piRoutes(app: App, pi: PiService): void {
+  app.get('/api/v1/pi/trees', {
+    config: { action: 'boot.read' },
+    schema: { tags, summary: 'List Pi boot trees', response: { 200: Type.Object({ items: Type.Array(PiTree) }) } },
+    handler: async () => ({ items: await pi.listTrees() }),
+  });
+  app.get('/api/v1/pi/trees/:name', {
+    config: { action: 'boot.read' },
+    schema: { tags, summary: 'Get a Pi boot tree', params: BootNameParam, response: { 200: PiTree } },
+    handler: (request) => pi.getTree(request.params.name),
+  });
+  app.put('/api/v1/pi/trees/:name', {
+    config: { action: 'boot.write' },
+    schema: {
+      tags,
+      summary: 'Create or replace a Pi boot tree from uploaded artifacts',
+      description: 'Each file names an artifact by sha256. With serial_pattern, a rule of the same name sends unseen serials here.',
+      params: BootNameParam,
+      body: PiTreePut,
+      response: { 200: PiTree },
+    },
+    handler: (request) => pi.putTree(request.principal.actor, request.params.name, request.body),
+  });
+  app.delete('/api/v1/pi/trees/:name', {
+    config: { action: 'boot.write' },
+    schema: { tags, summary: 'Delete a Pi boot tree no machine uses', params: BootNameParam },
+    handler: async (request, reply) => {
+      await pi.deleteTree(request.principal.actor, request.params.name);
+      return reply.status(204).send();
+    },
+  });
+  app.post('/api/v1/pi/provision', {
+    config: { action: 'boot.write' },
+    schema: {
+      tags,
+      summary: 'Provision a Pi serial by hand',
+      description: 'Creates the machine when unseen and sets its tree: the one given, else the one its rule names.',
+      body: PiProvision,
+      response: { 200: PiProvisionResult, 201: PiProvisionResult },
+    },
+    handler: async (request, reply) => {
+      const result = await pi.provision(request.principal.actor, request.body.serial, request.body.tree);
+      return reply.status(result.created ? 201 : 200).send(result);
+    },
+  });
+  app.get('/api/v1/pi/machines', {
+    config: { action: 'boot.read' },
+    schema: {
+      tags,
+      summary: 'List machines that netboot as Pis, by serial',
+      querystring: Type.Object({ ...PageQuery, tree: Type.Optional(BootName) }, { additionalProperties: false }),
+      response: { 200: Page(PiMachine) },
+    },
+    handler: (request) => pi.listPis(request.query),
+  });
+  app.get('/api/v1/pi/serials/:serial/files', {
+    config: { action: 'boot.read' },
+    schema: {
+      tags,
+      summary: 'What a serial will get: its tree and files, templates rendered for it',
+      params: SerialParam,
+      response: { 200: PiSerialFiles },
+    },
+    handler: (request) => pi.serialFiles(request.params.serial),
+  });
+  app.get('/api/v1/pi/serials/:serial/files/*', {
+    config: { action: 'boot.read' },
+    schema: {
+      tags,
+      summary: 'One file as a serial gets it',
+      params: Type.Object({ serial: PiSerial, '*': Type.String({ minLength: 1, maxLength: 255 }) }),
+    },
+    handler: async (request, reply) => {
+      const file = await pi.serialFile(request.params.serial, request.params['*']);
+      reply.type('application/octet-stream').header('etag', `"${file.entry.sha256}"`).header('content-length', file.entry.size);
+      return reply.send('blob' in file ? createReadStream(file.blob) : file.bytes);
+    },
+  });
+}

@@ -1,0 +1,25 @@
+import type { Rule } from '@muster/contract';
+import type { Kysely } from 'kysely';
+import type { Database, RuleRow } from '../../platform/db/schema.ts';
+
+export function ruleFromRow(row: RuleRow): Rule {
+  return { ...row, door: row.door as Rule['door'], action: row.action as Rule['action'], labels: JSON.parse(row.labels) };
+}
+
+export async function loadRules(db: Kysely<Database>): Promise<Rule[]> {
+  return (await db.selectFrom('rules').selectAll().execute()).map(ruleFromRow);
+}
+
+export function findRuleRow(db: Kysely<Database>, name: string) {
+  return db.selectFrom('rules').selectAll().where('name', '=', name).executeTakeFirst();
+}
+
+/** Inserts or replaces a rule, keeping its creation time. */
+export async function upsertRule(db: Kysely<Database>, row: RuleRow): Promise<void> {
+  const { name, created_at, ...rest } = row;
+  await db
+    .insertInto('rules')
+    .values(row)
+    .onConflict((c) => c.column('name').doUpdateSet(rest))
+    .execute();
+}
