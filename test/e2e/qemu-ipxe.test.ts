@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { eachDatabase } from '../support/harness.ts';
 import { qemuSkipReason, startVm, type Vm } from '../support/qemu.ts';
 
 // Software emulation on a busy machine: generous bounds that only stop a hung test, never measure one.
@@ -57,3 +58,74 @@ describe('QEMU harness: a PC with no disk boots iPXE against a plain HTTP server
     assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
   });
 });
+
+// Two boots, one per database, cost a few seconds each; the front door's writes differ by dialect, so both run.
+describe('a PC with no OS boots against muster', { skip }, () => {
+  const pc = { mac: '52:54:00:9a:10:01', uuid: '0b7e4f1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b', serial: 'QEMU-E2E-1' };
+
+  eachDatabase('iPXE front door', (h) => {
+    let machineId = '';
+
+    test('it is discovered by MAC and SMBIOS UUID, gets the registration script, and its timeline shows both requests', async (t) => {
+      const { port } = h().muster.app.server.address() as AddressInfo;
+      const vm = startVm({ bootUrl: `http://127.0.0.1:${port}/boot.ipxe`, ...pc });
+      t.after(() => vm.stop());
+      // The registration script names the machine; the server has committed it before answering.
+      const [, consoleId] = await vm.waitForOutput(/muster: machine (m_\w+) is discovered: registration/, bootTimeoutMs);
+
+      const machine = (await h().request('GET', `/api/v1/machines/mac:${pc.mac}`)).body;
+      machineId = machine.id;
+      assert.deepEqual(
+        { id: machine.id, state: machine.state, identifiers: sortedIdentifiers(machine.identifiers) },
+        {
+          id: consoleId,
+          state: 'discovered',
+          identifiers: [
+            { kind: 'mac', value: pc.mac },
+            { kind: 'serial', value: pc.serial },
+            { kind: 'uuid', value: pc.uuid },
+          ],
+        },
+      );
+      assert.equal((await h().request('GET', `/api/v1/machines?q=${pc.mac}`)).body.items[0]?.id, machine.id);
+
+      const sessions = (await h().request('GET', `/api/v1/machines/${machine.id}/boot-sessions`)).body.items;
+      assert.equal(sessions.length, 1);
+      const session = (await h().request('GET', `/api/v1/boot-sessions/${sessions[0].id}`)).body;
+      assert.deepEqual(
+        { machine_id: session.machine_id, door: session.door, requests: session.requests, errors: session.errors },
+        { machine_id: machine.id, door: 'ipxe', requests: 2, errors: 0 },
+      );
+      assert.deepEqual(
+        session.timeline.map((r: { door: string; path: string; status: string; error: string | null }) => ({
+          door: r.door,
+          path: r.path.split('?')[0],
+          status: r.status,
+          error: r.error,
+        })),
+        [
+          { door: 'ipxe', path: '/boot.ipxe', status: 'ok', error: null },
+          { door: 'ipxe', path: '/ipxe', status: 'ok', error: null },
+        ],
+      );
+      const query = new URLSearchParams(session.timeline[1].path.split('?')[1]);
+      assert.deepEqual([query.get('mac'), query.get('uuid'), query.get('serial')], [pc.mac, pc.uuid, pc.serial]);
+    });
+
+    test('what iPXE tells of the hardware becomes its facts', async () => {
+      const { hardware } = (await h().request('GET', `/api/v1/machines/${machineId}`)).body;
+      const { product, ...others } = hardware.ipxe;
+      assert.deepEqual(others, { manufacturer: 'QEMU', buildarch: 'i386', platform: 'pcbios' });
+      assert.match(product, /^Standard PC \(i440FX/);
+    });
+
+    test('the product name keeps its "+"', { todo: 'iPXE leaves "+" unencoded in the query and muster reads it as a space' }, async () => {
+      const { hardware } = (await h().request('GET', `/api/v1/machines/${machineId}`)).body;
+      assert.equal(hardware.ipxe.product, 'Standard PC (i440FX + PIIX, 1996)');
+    });
+  });
+});
+
+function sortedIdentifiers(identifiers: { kind: string; value: string }[]) {
+  return [...identifiers].sort((a, b) => a.kind.localeCompare(b.kind) || a.value.localeCompare(b.value));
+}
