@@ -6,7 +6,7 @@ import { eventually, treeFiles } from './support.ts';
 /** What iPXE sends: the MAC URL-encoded, an SMBIOS UUID (here derived from the MAC), empty settings it lacks. */
 const uuidOf = (mac: string) => `4c4c4544-0042-3510-8052-${mac.replace(/:/g, '')}`;
 const query = (mac: string) =>
-  `/ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(mac)}&serial=&asset=&manufacturer=QEMU&product=Standard%20PC&buildarch=x86_64&platform=pcbios`;
+  `/ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(mac)}&serial=&asset=&manufacturer=QEMU&product=Standard%20PC%20(i440FX%20+%20PIIX)&buildarch=x86_64&platform=pcbios`;
 
 eachDatabase('iPXE front door', (h) => {
   const kernel = Buffer.alloc(4096, 1);
@@ -36,7 +36,9 @@ eachDatabase('iPXE front door', (h) => {
       { kind: 'mac', value: '52:54:00:12:34:56' },
       { kind: 'uuid', value: uuidOf('52:54:00:12:34:56') },
     ]);
-    assert.deepEqual(machine.hardware, { ipxe: { manufacturer: 'QEMU', product: 'Standard PC', buildarch: 'x86_64', platform: 'pcbios' } });
+    assert.deepEqual(machine.hardware, {
+      ipxe: { manufacturer: 'QEMU', product: 'Standard PC (i440FX + PIIX)', buildarch: 'x86_64', platform: 'pcbios' },
+    });
     assert.match(reply.text, new RegExp(`echo muster: machine ${machine.id} is discovered: registration`));
     const kernelUrl = /kernel (\S+)/.exec(reply.text)?.[1] as string;
     assert.match(kernelUrl, new RegExp(`/boot/artifacts/[0-9a-f]{64}/kernel\\?m=${machine.id}&s=`));

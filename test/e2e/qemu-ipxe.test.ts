@@ -119,7 +119,7 @@ describe('a PC with no OS boots against muster', { skip }, () => {
       assert.match(product, /^Standard PC \(i440FX/);
     });
 
-    test('the product name keeps its "+"', { todo: 'iPXE leaves "+" unencoded in the query and muster reads it as a space' }, async () => {
+    test('the product name keeps its "+"', async () => {
       const { hardware } = (await h().request('GET', `/api/v1/machines/${machineId}`)).body;
       assert.equal(hardware.ipxe.product, 'Standard PC (i440FX + PIIX, 1996)');
     });

@@ -24,6 +24,25 @@ const IpxeQuery = Type.Object(
   { additionalProperties: true },
 );
 
+/**
+ * The query as iPXE meant it: iPXE's uristring leaves '+' unencoded, so '+' is a plus here, not a space
+ * as form decoding would have it ("i440FX + PIIX").
+ */
+export function ipxeQuery(url: string): IpxeParams {
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+  const params: Record<string, string> = {};
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      params[decodeURIComponent(pair.slice(0, eq))] = decodeURIComponent(pair.slice(eq + 1));
+    } catch {
+      // A malformed escape leaves that setting out, as if iPXE had not sent it.
+    }
+  }
+  return params;
+}
+
 function baseUrl(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
@@ -75,7 +94,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
         'registration (unknown, discovered, enrolled), a wait loop (configured, building), the ready script (ready), exit (provisioned).',
       querystring: IpxeQuery,
     },
-    handler: (request, reply) => send(request, reply, request.query),
+    handler: (request, reply) => send(request, reply, ipxeQuery(request.url)),
   });
   app.get('/nixos/machines/:file', {
     config: { action: 'public' },
