@@ -1,5 +1,6 @@
 import { Command, type Command as CommandType, Option } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
+import { artifactCommand } from './commands/artifact.ts';
 import { fleetCommand } from './commands/fleet.ts';
 import { groupCommand } from './commands/group.ts';
 import { jobCommand } from './commands/job.ts';
@@ -58,6 +59,7 @@ export function buildProgram(): CommandType {
     fleetCommand(),
     groupCommand(),
     jobCommand(),
+    artifactCommand(),
   ]) {
     program.addCommand(command);
   }

@@ -1,32 +1,34 @@
 import { type Static, Type } from 'typebox';
 import { PageQuery, Timestamp } from './common.ts';
 
-/** An artifact's address: the sha256 of its bytes, 64 lower-case hex digits. */
 const sha256Pattern = '^[0-9a-f]{64}$';
+/** An artifact's address: the sha256 of its bytes, 64 lower-case hex digits. */
 export const ArtifactSha256 = Type.String({ pattern: sha256Pattern, description: 'sha256 of the content, 64 lower-case hex digits' });
 
 export const maxArtifactNameBytes = 255;
 
 // A path segment: no slash, backslash or control character; "." and ".." are refused as whole segments.
 const segment = String.raw`[^/\\\u0000-\u001f\u007f-\u009f]+`;
-/** A published name: a relative path such as `ipxe.efi` or `registration/bzImage`. */
-export const artifactNamePattern = String.raw`^(?!\.\.?(?:/|$))(?!.*/\.\.?(?:/|$))${segment}(?:/${segment})*$`;
-const artifactNameRegExp = new RegExp(artifactNamePattern, 'u');
+const nameRules =
+  'a relative path such as ipxe.efi or registration/bzImage: no leading, trailing or doubled /, no . or .. segment, no backslash or control character, at most 255 bytes';
 
-/** Why `name` cannot be published, or null when it can (the byte limit is beyond JSON Schema's reach). */
+const artifactNameRegExp = new RegExp(String.raw`^(?!\.\.?(?:/|$))(?!.*/\.\.?(?:/|$))${segment}(?:/${segment})*$`, 'u');
+
+/** Why `name` cannot be published (e.g. ipxe.efi, registration/bzImage), in words; null when it can. */
 export function artifactNameProblem(name: string): string | null {
   if (!artifactNameRegExp.test(name)) {
-    return `"${name}" is not a relative path such as ipxe.efi or registration/bzImage: no leading or doubled /, no . or .. segment, no backslash or control character`;
+    return `${JSON.stringify(name)} is not ${nameRules}`;
   }
-  if (new TextEncoder().encode(name).length > maxArtifactNameBytes) return `"${name}" is longer than ${maxArtifactNameBytes} bytes`;
+  if (new TextEncoder().encode(name).length > maxArtifactNameBytes)
+    return `${JSON.stringify(name)} is longer than ${maxArtifactNameBytes} bytes`;
   return null;
 }
 
+// Checked by artifactNameProblem rather than a pattern, so that a refusal says what is wrong in words.
 export const ArtifactName = Type.String({
   minLength: 1,
   maxLength: maxArtifactNameBytes,
-  pattern: artifactNamePattern,
-  description: 'Published name: a relative path such as ipxe.efi or registration/bzImage (at most 255 bytes)',
+  description: `Published name: ${nameRules}`,
 });
 
 const FileName = Type.String({
@@ -61,14 +63,7 @@ export const ArtifactUploadQuery = Type.Object(
     sha256: Type.Optional(
       Type.String({ pattern: sha256Pattern, description: 'The sha256 expected: other content is refused and nothing is kept' }),
     ),
-    publish: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: maxArtifactNameBytes,
-        pattern: artifactNamePattern,
-        description: 'Also publish it under this name',
-      }),
-    ),
+    publish: Type.Optional(Type.String({ minLength: 1, maxLength: maxArtifactNameBytes, description: 'Also publish it under this name' })),
   },
   { additionalProperties: false },
 );

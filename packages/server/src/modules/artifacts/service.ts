@@ -44,9 +44,9 @@ export function checkSha256(value: string, what = 'sha256'): string {
   return sha256;
 }
 
-function checkName(name: string): string {
+function checkName(name: string, path = '/name'): string {
   const problem = artifactNameProblem(name);
-  if (problem) throw new MusterError('validation_failed', problem, { errors: [{ path: '/name', message: 'not a valid artifact name' }] });
+  if (problem) throw new MusterError('validation_failed', problem, { errors: [{ path, message: 'not a valid artifact name' }] });
   return name;
 }
 
@@ -162,7 +162,7 @@ export class ArtifactService {
   ): Promise<{ artifact: StoredArtifact; created: boolean }> {
     const expected = options.expectedSha256 === undefined ? undefined : checkSha256(options.expectedSha256);
     const name = checkFileName(options.name ?? '');
-    const publish = options.publish === undefined ? undefined : checkName(options.publish);
+    const publish = options.publish === undefined ? undefined : checkName(options.publish, '/publish');
     const received = await this.#blobs.receive(source, this.maxBytes);
     if (expected && received.sha256 !== expected) {
       await this.#blobs.discard(received);
