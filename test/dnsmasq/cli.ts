@@ -1,0 +1,39 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { type CliOptions, type CliResult, tempDir } from '../cli/cli-process.ts';
+
+const entry = join(import.meta.dirname, 'cli-entry.ts');
+
+function environment(options: CliOptions): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    MUSTER_SERVER: undefined,
+    MUSTER_TOKEN: undefined,
+    MUSTER_CONFIG_DIR: tempDir('muster-config-'),
+    ...options.env,
+  } as NodeJS.ProcessEnv;
+}
+
+/** Starts `muster dnsmasq ARGS` as a process of its own. */
+export function startDnsmasqCli(args: string[], options: CliOptions = {}): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, [entry, 'dnsmasq', ...args], { env: environment(options), stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(options.input ?? '');
+  return child;
+}
+
+/** Runs `muster dnsmasq ARGS` to its end. */
+export function runDnsmasqCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = startDnsmasqCli(args, options);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
