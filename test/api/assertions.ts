@@ -104,4 +104,9 @@ export const publicOperations = [
   'POST /api/v1/login',
   'POST /api/v1/setup',
   'POST /api/v1/enroll',
+  'GET /boot.ipxe',
+  'GET /ipxe',
+  'GET /nixos/machines/{file}',
+  'GET /boot/artifacts/{sha256}/{filename}',
+  'HEAD /boot/artifacts/{sha256}/{filename}',
 ];

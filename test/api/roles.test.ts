@@ -53,6 +53,11 @@ eachDatabase('Who may call what', (h) => {
     return reply.body.id as string;
   };
   const newFleet = async () => (await h().request('POST', '/api/v1/fleets', { body: { name: `doomed${unique()}` } })).body.name as string;
+  const newRule = async () => {
+    const name = `rule${unique()}`;
+    await h().request('PUT', `/api/v1/rules/${name}`, { body: { action: 'ignore', serial_pattern: 'fffe*' } });
+    return name;
+  };
   const newGroup = async () => (await h().request('POST', '/api/v1/groups', { body: { name: `doomed${unique()}` } })).body.id as string;
   const newArtifact = async () =>
     (await h().muster.artifacts.addStream('user:admin', Readable.from([Buffer.from(`artifact ${unique()}`)]))).artifact.sha256;
@@ -251,6 +256,39 @@ eachDatabase('Who may call what', (h) => {
       least: 'operator',
       build: async () => ({ url: `/api/v1/artifact-names/${await newName()}` }),
     },
+
+    { method: 'GET', path: '/api/v1/rules', least: 'viewer', build: () => ({ url: '/api/v1/rules' }) },
+    { method: 'GET', path: '/api/v1/rules/{name}', least: 'viewer', build: async () => ({ url: `/api/v1/rules/${await newRule()}` }) },
+    {
+      method: 'PUT',
+      path: '/api/v1/rules/{name}',
+      least: 'operator',
+      build: () => ({ url: `/api/v1/rules/made${unique()}`, body: { action: 'ignore', serial_pattern: 'ffff*' } }),
+    },
+    { method: 'DELETE', path: '/api/v1/rules/{name}', least: 'operator', build: async () => ({ url: `/api/v1/rules/${await newRule()}` }) },
+    { method: 'GET', path: '/api/v1/pi/trees', least: 'viewer', build: () => ({ url: '/api/v1/pi/trees' }) },
+    { method: 'GET', path: '/api/v1/pi/machines', least: 'viewer', build: () => ({ url: '/api/v1/pi/machines' }) },
+    {
+      method: 'POST',
+      path: '/api/v1/pi/provision',
+      least: 'operator',
+      // No tree and no rule: callers past the role check hear 404, which is all this table needs (test/boot/pi.test.ts).
+      build: () => ({ url: '/api/v1/pi/provision', body: { serial: (0xe0000000 + unique()).toString(16) } }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/machines/{id}/boot-sessions',
+      least: 'viewer',
+      build: () => ({ url: `/api/v1/machines/${machineId}/boot-sessions` }),
+    },
+    { method: 'GET', path: '/api/v1/boot/scripts', least: 'viewer', build: () => ({ url: '/api/v1/boot/scripts' }) },
+    {
+      method: 'PUT',
+      path: '/api/v1/boot/scripts/{name}',
+      least: 'operator',
+      build: () => ({ url: '/api/v1/boot/scripts/ready', body: { body: '#!ipxe\nexit\n' } }),
+    },
+    { method: 'GET', path: '/boot.ipxe', least: 'public', build: () => ({ url: '/boot.ipxe' }) },
 
     { method: 'GET', path: '/api/v1/users', least: 'admin', build: () => ({ url: '/api/v1/users' }) },
     {

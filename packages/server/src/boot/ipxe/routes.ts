@@ -69,7 +69,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
 
   app.get('/boot.ipxe', {
     config: { action: 'public' },
-    schema: { tags, summary: 'iPXE entry script: chains to /ipxe with the machine’s identifiers' },
+    schema: { tags, security: [], summary: 'iPXE entry script: chains to /ipxe with the machine’s identifiers' },
     handler: async (request, reply) => {
       const script = chainScript(baseUrl(request));
       timeline.holdAnonymous({
@@ -89,6 +89,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
     config: { action: 'public' },
     schema: {
       tags,
+      security: [],
       summary: 'The iPXE answer for one machine, by its state',
       description:
         'registration (unknown, discovered, enrolled), a wait loop (configured, building), the ready script (ready), exit (provisioned).',
@@ -100,6 +101,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
     config: { action: 'public' },
     schema: {
       tags,
+      security: [],
       summary: 'Seed 003 compatibility: the iPXE answer by service tag (<tag>.ipxe)',
       params: Type.Object({ file: Type.String({ pattern: '^[^/]{1,200}\\.ipxe$' }) }),
     },
@@ -118,6 +120,7 @@ export function bootArtifactRoutes(app: App, artifacts: ArtifactService, signer:
     config: { action: 'public' },
     schema: {
       tags,
+      security: [],
       summary: 'An artifact for the machine whose boot answer referenced it (signed URL)',
       params: ArtifactParams,
       querystring: SignedQuery,
