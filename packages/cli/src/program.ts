@@ -1,12 +1,16 @@
 import { Command, type Command as CommandType, Option } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { artifactCommand } from './commands/artifact.ts';
+import { bootCommand } from './commands/boot.ts';
+import { dnsmasqCommand } from './commands/dnsmasq.ts';
 import { fleetCommand } from './commands/fleet.ts';
 import { groupCommand } from './commands/group.ts';
 import { jobCommand } from './commands/job.ts';
 import { loginCommand, logoutCommand } from './commands/login.ts';
 import { machineCommand } from './commands/machine.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { piCommand } from './commands/pi.ts';
+import { ruleCommand } from './commands/rule.ts';
 import { serveCommand } from './commands/serve.ts';
 import { tokenCommand } from './commands/token.ts';
 import { userCommand } from './commands/user.ts';
@@ -60,6 +64,10 @@ export function buildProgram(): CommandType {
     groupCommand(),
     jobCommand(),
     artifactCommand(),
+    piCommand(),
+    ruleCommand(),
+    bootCommand(),
+    dnsmasqCommand(),
   ]) {
     program.addCommand(command);
   }
