@@ -355,7 +355,7 @@ export function freePort(): Promise<number> {
 }
 
 function serverEnv(url: string | undefined, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, MUSTER_ENROLL_RATE: '0', MUSTER_LOG_LEVEL: 'warn', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, MUSTER_ENROLL_RATE: '0', MUSTER_LOG_LEVEL: 'warn', MUSTER_TFTP_LISTEN: 'off', ...extra };
   for (const name of [
     'DATABASE_URL',
     'MUSTER_DATABASE_URL',
