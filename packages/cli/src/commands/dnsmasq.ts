@@ -44,6 +44,7 @@ interface WatchOptions {
   logRoot?: string;
   serialPattern?: RegExp;
   fromStart?: boolean;
+  warm: boolean;
 }
 
 export function dnsmasqCommand(): Command {
@@ -91,6 +92,7 @@ export function dnsmasqCommand(): Command {
       parseSerialPattern,
     )
     .option('--from-start', 'also act on what the log holds already')
+    .option('--no-warm', "do not fetch every tree's shared files at start; fetch them when a Pi first needs them")
     .addHelpText(
       'after',
       [
@@ -118,7 +120,7 @@ async function watch(options: WatchOptions, command: Command): Promise<void> {
   const global = globalOptions(command);
   const stored = global.server && global.token ? {} : await readStoredLogin();
   const connection = resolveConnection(global, stored);
-  const api = new ApiClient(connection);
+  const source = new HttpPiTreeSource(new ApiClient(connection), connection.token);
   const json = Boolean(global.json);
   // dnsmasq writes the root as configured: as given, or through a symlink resolved.
   const spellings = [root, await realpath(root), options.logRoot === undefined ? undefined : resolve(options.logRoot)];
@@ -128,7 +130,14 @@ async function watch(options: WatchOptions, command: Command): Promise<void> {
   const running = await startDnsmasqWatch({
     log: options.log,
     fromStart: options.fromStart,
-    materialiser: new PiDirectoryMaterialiser({ root, source: new HttpPiTreeSource(api, connection.token) }),
+    materialiser: new PiDirectoryMaterialiser({ root, source }),
+    catalog: options.warm ? source : undefined,
+    onWarm: (outcome) =>
+      printNote(
+        outcome instanceof Error
+          ? `muster: cannot fill the cache ahead (${outcome.message}); files are fetched when a Pi first needs them`
+          : `cache: ${outcome.files} shared files (${formatBytes(outcome.bytes)}) fetched for ${outcome.trees} Pi ${outcome.trees === 1 ? 'tree' : 'trees'}`,
+      ),
     logRoots,
     serialPattern: options.serialPattern ?? defaultSerialPattern,
     onEvent: (event) => report(event, json),
@@ -137,6 +146,11 @@ async function watch(options: WatchOptions, command: Command): Promise<void> {
   printNote(`following ${resolve(options.log)}; serial directories go to ${root}, from ${connection.server}`);
   await stopped;
   await running.close();
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 function report(event: WatchEvent, json: boolean): void {

@@ -125,6 +125,19 @@ describe('LogFollower', () => {
     await follower.close();
   });
 
+  test('copytruncate followed at once by a line as long as what was there is still seen as a new start', async () => {
+    const path = logPath();
+    writeFileSync(path, '');
+    const { follower, until } = await follow(path);
+    appendFileSync(path, 'file /srv/tftp/a1000101/start4.elf not found\n');
+    await until(1);
+    // Both in one tick: the follower sees only the end state, a file as long as before with other bytes.
+    truncateSync(path, 0);
+    appendFileSync(path, 'file /srv/tftp/a1000102/config.txt not found\n');
+    assert.deepEqual(await until(2), ['file /srv/tftp/a1000101/start4.elf not found', 'file /srv/tftp/a1000102/config.txt not found']);
+    await follower.close();
+  });
+
   test('a file that does not exist yet is followed from its creation', async () => {
     const path = logPath();
     const { follower, until } = await follow(path);

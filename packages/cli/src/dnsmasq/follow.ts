@@ -14,6 +14,7 @@ export interface FollowOptions {
 const chunkSize = 64 * 1024;
 /** Longer lines are not dnsmasq's: dropped, so a file without newlines cannot fill memory. */
 const maxLineLength = 64 * 1024;
+const seenLength = 64;
 
 /**
  * Follows a log file as `tail -F` does, woken by inotify (fs.watch on the file and on its directory), never by a
@@ -27,6 +28,8 @@ export class LogFollower {
   #handle: FileHandle | null = null;
   #inode = -1;
   #position = 0;
+  /** The last bytes read, ending at #position: if the file no longer holds them there, it was rewritten. */
+  #seen: Buffer = Buffer.alloc(0);
   #decoder = new StringDecoder('utf8');
   #partial = '';
   /** Starting at the end of a file whose last line is unfinished: its rest is not a line. */
@@ -103,8 +106,10 @@ export class LogFollower {
       await this.#switchTo(await open(this.path, 'r'));
     }
     const size = (await this.#handle!.stat()).size;
-    if (size < this.#position) {
+    // Truncated (copytruncate), perhaps written again past where we were before we looked: start over.
+    if (size < this.#position || !(await this.#stillHolds(this.#handle!))) {
       this.#position = 0;
+      this.#seen = Buffer.alloc(0);
       this.#partial = '';
       this.#skipToNewline = false;
     }
@@ -119,21 +124,29 @@ export class LogFollower {
     this.#partial = '';
     this.#decoder = new StringDecoder('utf8');
     this.#skipToNewline = false;
+    this.#seen = Buffer.alloc(0);
     if (!handle) return;
     const info = await handle.stat();
     this.#inode = info.ino;
     this.#position = this.#firstOpen && !this.#options.fromStart ? info.size : 0;
-    if (this.#position > 0) this.#skipToNewline = !(await this.#endsWithNewline(handle, info.size));
+    this.#seen = await this.#bytesBefore(handle, this.#position);
+    this.#skipToNewline = this.#seen.length > 0 && this.#seen[this.#seen.length - 1] !== 0x0a;
     this.#firstOpen = false;
     // Watches the inode: after a rename it still reports writes that land in the old file.
     this.#fileWatcher = watch(this.path, { persistent: false }, () => this.#wake());
     this.#fileWatcher.on('error', () => {});
   }
 
-  async #endsWithNewline(handle: FileHandle, size: number): Promise<boolean> {
-    const last = Buffer.alloc(1);
-    await handle.read(last, 0, 1, size - 1);
-    return last[0] === 0x0a;
+  async #bytesBefore(handle: FileHandle, position: number): Promise<Buffer> {
+    const length = Math.min(seenLength, position);
+    const bytes = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(bytes, 0, length, position - length);
+    return bytes.subarray(0, bytesRead);
+  }
+
+  async #stillHolds(handle: FileHandle): Promise<boolean> {
+    if (this.#seen.length === 0) return true;
+    return (await this.#bytesBefore(handle, this.#position)).equals(this.#seen);
   }
 
   async #readToEnd(): Promise<void> {
@@ -144,6 +157,8 @@ export class LogFollower {
       const { bytesRead } = await handle.read(buffer, 0, chunkSize, this.#position);
       if (bytesRead === 0) return;
       this.#position += bytesRead;
+      const tail = buffer.subarray(Math.max(0, bytesRead - seenLength), bytesRead);
+      this.#seen = Buffer.concat([this.#seen, tail]).subarray(-seenLength);
       this.#takeText(this.#decoder.write(buffer.subarray(0, bytesRead)));
     }
   }

@@ -85,6 +85,25 @@ describe('PiDirectoryMaterialiser', () => {
     assert.equal(source.calls.file.get('cmdline.txt'), 3);
   });
 
+  test('warming fills the cache with every shared file, so even the first serial fetches only what is rendered for it', async () => {
+    const { source, materialiser } = await setUp();
+    assert.deepEqual(await materialiser.warm(source), { trees: 1, files: 4, bytes: 100_000 + 6 + 31 + 7 });
+    assert.deepEqual(await materialiser.warm(source), { trees: 1, files: 0, bytes: 0 }, 'the second time there is nothing to fetch');
+    const first = await materialiser.materialise('abcd1234');
+    assert.deepEqual([first?.cached, first?.fetched, first?.rendered], [4, 0, 1]);
+    assert.deepEqual(Object.fromEntries(source.calls.file), { 'cmdline.txt': 1 });
+    assert.equal(source.calls.artifact, 4);
+  });
+
+  test('a serial arriving while the cache is warmed waits for the same fetch instead of starting another', async () => {
+    const { source, materialiser } = await setUp();
+    const [warmed, first] = await Promise.all([materialiser.warm(source), materialiser.materialise('abcd1234')]);
+    assert.equal(warmed.files + (first?.fetched ?? 0), 4, 'each shared file counted once');
+    const sharedFetches =
+      source.calls.artifact + [...source.calls.file].filter(([path]) => path !== 'cmdline.txt').reduce((n, [, c]) => n + c, 0);
+    assert.equal(sharedFetches, 4, 'each shared file fetched once');
+  });
+
   test('an existing directory is left alone and muster is not asked', async () => {
     const { root, source, materialiser } = await setUp();
     mkdirSync(join(root, 'abcd1234'));

@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PiTreeFile } from '@muster/contract';
 import { MusterError } from '@muster/contract/errors.ts';
-import type { FileBody, PiTreeSource } from './tree-source.ts';
+import type { FileBody, PiTreeCatalog, PiTreeSource } from './tree-source.ts';
 
 /** Files shared by every serial (same bytes): one copy in the cache, hard-linked; read-only so nobody edits all of them at once. */
 const sharedFileMode = 0o444;
@@ -125,7 +125,7 @@ export class PiDirectoryMaterialiser {
       result.rendered++;
       return;
     }
-    const fetched = await this.#cache(serial, file);
+    const fetched = await this.#cache(file, () => this.#source.file(serial, file.path));
     if (fetched) {
       result.fetched++;
       result.bytes_fetched += file.size;
@@ -138,23 +138,41 @@ export class PiDirectoryMaterialiser {
     });
   }
 
-  /** Puts the file in the cache unless it is there; true when it had to be fetched. */
-  #cache(serial: string, file: PiTreeFile): Promise<boolean> {
-    let pending = this.#caching.get(file.sha256);
-    if (!pending) {
-      pending = this.#fillCache(serial, file).finally(() => this.#caching.delete(file.sha256));
-      this.#caching.set(file.sha256, pending);
-    }
-    return pending;
+  /**
+   * Fills the cache with every shared file of every tree, so that even the first serial of a tree only waits
+   * for its rendered files. Returns what it fetched.
+   */
+  async warm(catalog: PiTreeCatalog): Promise<{ trees: number; files: number; bytes: number }> {
+    const trees = await catalog.trees();
+    const wanted = new Map<string, PiTreeFile>();
+    for (const tree of trees) for (const file of tree.files) if (!file.template) wanted.set(file.sha256, file);
+    const fetched = { trees: trees.length, files: 0, bytes: 0 };
+    await eachLimited([...wanted.values()], parallelFiles, async (file) => {
+      if (await this.#cache(file, () => catalog.artifact(file.sha256))) {
+        fetched.files++;
+        fetched.bytes += file.size;
+      }
+    });
+    return fetched;
   }
 
-  async #fillCache(serial: string, file: PiTreeFile): Promise<boolean> {
+  /** Puts the file in the cache unless it is there; true when it had to be fetched. One fetch per hash at a time. */
+  #cache(file: PiTreeFile, body: () => Promise<FileBody>): Promise<boolean> {
+    const pending = this.#caching.get(file.sha256);
+    // Whoever joins a fetch under way did not fetch: only the first caller counts it.
+    if (pending) return pending.then(() => false);
+    const filling = this.#fillCache(file, body).finally(() => this.#caching.delete(file.sha256));
+    this.#caching.set(file.sha256, filling);
+    return filling;
+  }
+
+  async #fillCache(file: PiTreeFile, body: () => Promise<FileBody>): Promise<boolean> {
     const cached = join(this.#cacheDir, file.sha256);
     const present = await stat(cached).catch(() => null);
     if (present?.isFile() && present.size === file.size) return false;
     const temporary = join(this.#workDir, `sha256-${file.sha256}-${randomBytes(4).toString('hex')}`);
     try {
-      await writeVerified(await this.#source.file(serial, file.path), temporary, file);
+      await writeVerified(await body(), temporary, file);
       await chmod(temporary, sharedFileMode);
       await rename(temporary, cached);
     } finally {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { PiProvisionResult, PiSerialFiles } from '@muster/contract';
+import type { PiProvisionResult, PiSerialFiles, PiTree } from '@muster/contract';
 import { MusterError } from '@muster/contract/errors.ts';
-import type { FileBody, PiTreeSource } from './tree-source.ts';
+import type { FileBody, PiTreeCatalog, PiTreeSource } from './tree-source.ts';
 
 export interface StandInFile {
   bytes: Uint8Array | ((serial: string) => Uint8Array);
@@ -11,14 +11,14 @@ export interface StandInFile {
  * An in-memory PiTreeSource for tests of the materialiser and the watch: one tree, rules reduced to a set of
  * refused serials, a switch that makes it unreachable, and counts of what was asked.
  */
-export class StandInTreeSource implements PiTreeSource {
+export class StandInTreeSource implements PiTreeSource, PiTreeCatalog {
   readonly tree: Map<string, StandInFile>;
   readonly refused = new Set<string>();
   readonly known = new Set<string>();
   unreachable = false;
   /** Bytes sent for a path instead of the listed ones (a server that changed its mind). */
   readonly tampered = new Map<string, Uint8Array>();
-  readonly calls = { provision: 0, files: 0, file: new Map<string, number>() };
+  readonly calls = { provision: 0, files: 0, file: new Map<string, number>(), artifact: 0 };
 
   constructor(tree: Record<string, StandInFile>) {
     this.tree = new Map(Object.entries(tree));
@@ -59,6 +59,25 @@ export class StandInTreeSource implements PiTreeSource {
     const bytes = this.tampered.get(path) ?? this.#bytes(serial, file);
     // Two pieces, as a network body would come.
     return [bytes.subarray(0, bytes.length >> 1), bytes.subarray(bytes.length >> 1)];
+  }
+
+  async trees(): Promise<PiTree[]> {
+    if (this.unreachable) throw new MusterError('unavailable', 'cannot reach the server at http://127.0.0.1:1: is `muster serve` running?');
+    const files = [...this.tree].map(([path, file]) => {
+      // A template is listed with its source's hash, as muster lists trees.
+      const bytes = typeof file.bytes === 'function' ? Buffer.from(`template of ${path}`) : file.bytes;
+      return { path, size: bytes.length, sha256: sha256(bytes), template: typeof file.bytes === 'function' };
+    });
+    const time = new Date(0).toISOString();
+    return [{ name: 'pi', files, serial_pattern: null, machine_count: this.known.size, created_at: time, updated_at: time }];
+  }
+
+  async artifact(hash: string): Promise<FileBody> {
+    this.calls.artifact++;
+    for (const file of this.tree.values()) {
+      if (typeof file.bytes !== 'function' && sha256(file.bytes) === hash) return [file.bytes];
+    }
+    throw new MusterError('not_found', `no artifact ${hash}`);
   }
 
   #check(serial: string): void {

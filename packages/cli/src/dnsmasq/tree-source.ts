@@ -1,4 +1,4 @@
-import type { PiProvision, PiProvisionResult, PiSerialFiles } from '@muster/contract';
+import type { PiProvision, PiProvisionResult, PiSerialFiles, PiTree } from '@muster/contract';
 import { MusterError } from '@muster/contract/errors.ts';
 import { type ApiClient, connectionError, responseError, segment } from '../client.ts';
 
@@ -15,10 +15,16 @@ export interface PiTreeSource {
   file(serial: string, path: string): Promise<FileBody>;
 }
 
+/** What lets the cache be filled before any Pi asks: the trees, and artifacts by hash. */
+export interface PiTreeCatalog {
+  trees(): Promise<PiTree[]>;
+  artifact(sha256: string): Promise<FileBody>;
+}
+
 const fileTimeoutMs = 10 * 60_000;
 
 /** The PiTreeSource of a muster server, over /api/v1/pi (authenticated like every other CLI command). */
-export class HttpPiTreeSource implements PiTreeSource {
+export class HttpPiTreeSource implements PiTreeSource, PiTreeCatalog {
   readonly #api: ApiClient;
   readonly #token: string | undefined;
 
@@ -37,8 +43,21 @@ export class HttpPiTreeSource implements PiTreeSource {
     return this.#api.get<PiSerialFiles>(`/pi/serials/${segment(serial)}/files`);
   }
 
-  async file(serial: string, path: string): Promise<FileBody> {
-    const url = this.#api.url(`/pi/serials/${segment(serial)}/files/${path.split('/').map(segment).join('/')}`);
+  file(serial: string, path: string): Promise<FileBody> {
+    return this.#bytes(`/pi/serials/${segment(serial)}/files/${path.split('/').map(segment).join('/')}`);
+  }
+
+  async trees(): Promise<PiTree[]> {
+    return (await this.#api.get<{ items: PiTree[] }>('/pi/trees')).items;
+  }
+
+  artifact(sha256: string): Promise<FileBody> {
+    return this.#bytes(`/artifacts/${segment(sha256)}/content`);
+  }
+
+  /** A body of bytes, streamed: ApiClient reads JSON and text only. */
+  async #bytes(path: string): Promise<FileBody> {
+    const url = this.#api.url(path);
     const headers: Record<string, string> = { accept: 'application/octet-stream, application/problem+json' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     let response: Response;

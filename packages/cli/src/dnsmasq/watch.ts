@@ -4,6 +4,7 @@ import { LogFollower } from './follow.ts';
 import { parseTftpLogLine } from './log-line.ts';
 import type { Materialised, PiDirectoryMaterialiser } from './materialise.ts';
 import { serialFromTftpPath } from './pi-serial.ts';
+import type { PiTreeCatalog } from './tree-source.ts';
 
 export type WatchEvent =
   | ({ event: 'materialised'; ms: number } & Materialised)
@@ -158,6 +159,9 @@ export interface DnsmasqWatchOptions extends PiDirectoryWatchOptions {
   log: string;
   fromStart?: boolean;
   onReadError?: (error: Error) => void;
+  /** When given, the cache is filled with every tree's shared files at start, while the log is already followed. */
+  catalog?: PiTreeCatalog;
+  onWarm?: (outcome: { trees: number; files: number; bytes: number } | Error) => void;
 }
 
 /** Follows dnsmasq's log and materialises serial directories until closed. */
@@ -169,12 +173,18 @@ export async function startDnsmasqWatch(options: DnsmasqWatchOptions): Promise<{
     onLine: (line) => watch.handleLine(line),
     onError: options.onReadError,
   });
+  const warming = options.catalog
+    ? options.materialiser.warm(options.catalog).then(
+        (outcome) => options.onWarm?.(outcome),
+        (error: Error) => options.onWarm?.(error),
+      )
+    : Promise.resolve();
   return {
     watch,
     async close() {
       await follower.close();
       watch.close();
-      await watch.idle();
+      await Promise.all([watch.idle(), warming]);
     },
   };
 }
