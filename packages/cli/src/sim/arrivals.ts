@@ -76,8 +76,10 @@ export function timeSummary(values: number[]): { median: number; p95: number; ma
   return { median: Math.round(rank(0.5)), p95: Math.round(rank(0.95)), max: Math.round(sorted[sorted.length - 1]) };
 }
 
-/** A loopback source address per device (127.1.0.1, 127.1.0.2, …), so a server sees each as its own client. */
-export function loopbackSource(index: number): string {
-  const n = index + 1;
+/**
+ * A loopback source address for device number `n` (from its lower 23 bits: 127.1.0.1 for 1), so a server sees
+ * each device as a client of its own, as on a real network.
+ */
+export function loopbackSource(n: number): string {
   return `127.${1 + ((n >> 16) & 0x7f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
 }

@@ -75,10 +75,17 @@ class PiBoot {
   #prefix: string;
   #firstAnswered: boolean | null = null;
   #stopped = false;
+  /**
+   * With an address of its own, a Pi counts its source port up by one per request, as real bootloaders do, so a
+   * new request never comes from the port of one the server may still be closing. Sharing an address, the
+   * system picks.
+   */
+  #nextPort: number | undefined;
 
   constructor(options: SimulatePiOptions) {
     this.#o = options;
     this.#prefix = `${options.serial}/`;
+    if (options.localAddress) this.#nextPort = 40_000 + (Number.parseInt(options.serial, 16) % 20_000);
   }
 
   async run(): Promise<PiBootResult> {
@@ -220,6 +227,7 @@ class PiBoot {
       port: this.#o.port,
       filename,
       localAddress: this.#o.localAddress,
+      localPort: this.#nextPort,
       tsize: true,
       blksize: step.stage === 'bootloader' ? bootloaderBlksize : firmwareBlksize[this.#o.model],
       retransmitMs: this.#o.retransmitMs,
@@ -228,6 +236,7 @@ class PiBoot {
       signal: this.#o.signal,
       ...extra,
     });
+    if (this.#nextPort !== undefined && result.localPort !== 0) this.#nextPort = result.localPort + 1;
     this.#firstAnswered ??= result.firstReply === 'data' || result.firstReply === 'oack';
     const file: PiFileResult = {
       name: filename,

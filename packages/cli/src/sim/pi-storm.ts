@@ -18,7 +18,7 @@ export interface PiStormOptions {
   deadlineSeconds?: number;
   fileTimeoutMs?: number;
   retransmitMs?: number;
-  /** Send each Pi's packets from its own 127.x.y.z address (default: when the server is on 127.0.0.0/8). */
+  /** Send each Pi's packets from its own 127.x.y.z address, derived from its serial (default: when the server is on 127.0.0.0/8). */
   distinctSources?: boolean;
   hashFiles?: boolean;
   /** Put every Pi's result in the summary (`pis`). */
@@ -76,7 +76,8 @@ export async function runPiStorm(options: PiStormOptions): Promise<PiStormSummar
         port: options.port,
         serial: serials[index].serial,
         model,
-        localAddress: distinct ? loopbackSource(index) : undefined,
+        // One address per serial: a Pi keeps its address from one storm to the next.
+        localAddress: distinct ? loopbackSource(start + index) : undefined,
         fileTimeoutMs: options.fileTimeoutMs,
         retransmitMs: options.retransmitMs,
         hashFiles: options.hashFiles,

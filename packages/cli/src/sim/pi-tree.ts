@@ -16,6 +16,8 @@ export interface SampleTreeOptions {
   configLines?: string[];
   /** Leave these files out (names relative to the serial directory), e.g. to make a boot fail. */
   omit?: string[];
+  /** The shared directory the serial symlinks point to (default `.sample-<model>`). */
+  directory?: string;
 }
 
 export interface SampleTree {
@@ -64,7 +66,7 @@ export function sampleFiles(options: Omit<SampleTreeOptions, 'serials'>): Record
 /** Writes `root/.sample-<model>/…` once and a `root/<serial>` symlink to it for every serial. */
 export function writeSampleTree(root: string, options: SampleTreeOptions): SampleTree {
   const files = sampleFiles(options);
-  const shared = `.sample-${options.model}`;
+  const shared = options.directory ?? `.sample-${options.model}`;
   for (const [name, content] of Object.entries(files)) {
     const path = join(root, shared, name);
     mkdirSync(join(path, '..'), { recursive: true });

@@ -10,6 +10,8 @@ export interface TftpGetOptions {
   filename: string;
   /** Source address to send from, e.g. one 127.x.y.z per simulated device. */
   localAddress?: string;
+  /** Source port; when it is taken, the next free one above it. Without it, the system picks one. */
+  localPort?: number;
   /** RFC 2348 block size to ask for; without it, 512-byte blocks. */
   blksize?: number;
   /** Ask for the size (RFC 2349 `tsize 0`). */
@@ -55,6 +57,8 @@ export interface TftpGetResult {
   retransmits: number;
   ms: number;
   error: TftpFailure | null;
+  /** The source port the request went from (0 when no socket could be opened). */
+  localPort: number;
   data?: Buffer;
   sha256?: string;
 }
@@ -102,9 +106,9 @@ class Reader {
   #last: Buffer;
   #retransmit: NodeJS.Timeout | null = null;
   #deadline: NodeJS.Timeout | null = null;
-  #result: Omit<TftpGetResult, 'ok' | 'ms'> & { ok: boolean };
+  #result: Omit<TftpGetResult, 'ms'>;
 
-  constructor(o: TftpGetOptions, address: string, resolve: (result: TftpGetResult) => void) {
+  constructor(o: TftpGetOptions, address: string, socket: Socket, resolve: (result: TftpGetResult) => void) {
     this.#o = o;
     this.#server = { address, port: o.port };
     this.#resolve = resolve;
@@ -122,8 +126,9 @@ class Reader {
       blocks: 0,
       retransmits: 0,
       error: null,
+      localPort: socket.address().port,
     };
-    this.#socket = createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
+    this.#socket = socket;
   }
 
   start(): void {
@@ -136,9 +141,7 @@ class Reader {
     const fileTimeoutMs = this.#o.fileTimeoutMs ?? 30_000;
     this.#deadline = setTimeout(() => this.#fail('client', null, `no whole file within ${fileTimeoutMs} ms`), fileTimeoutMs);
     this.#retransmit = setTimeout(() => this.#resend(), retransmitMs);
-    socket.bind(0, this.#o.localAddress, () => {
-      if (this.#state !== 'done') this.#send(this.#last);
-    });
+    this.#send(this.#last);
   }
 
   readonly #onAbort = () => this.#fail('client', null, 'aborted');
@@ -304,12 +307,67 @@ class Reader {
   }
 }
 
+function bind(socket: Socket, port: number, address: string | undefined): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((resolve) => {
+    const failed = (error: NodeJS.ErrnoException) => resolve(error);
+    socket.once('error', failed);
+    socket.bind(port, address, () => {
+      socket.off('error', failed);
+      resolve(null);
+    });
+  });
+}
+
+// A taken source port is skipped this many times before giving up.
+const portAttempts = 64;
+
+/** A socket bound to `localPort` or the next free port above it, or to a port the system picks. */
+async function openSocket(family: 'udp4' | 'udp6', options: TftpGetOptions): Promise<Socket | Error> {
+  const first = options.localPort ?? 0;
+  for (let attempt = 0; attempt < (first === 0 ? 1 : portAttempts); attempt++) {
+    const socket = createSocket(family);
+    const port = first === 0 ? 0 : 1024 + ((first - 1024 + attempt) % (65536 - 1024));
+    const error = await bind(socket, port, options.localAddress);
+    if (!error) return socket;
+    socket.close();
+    if (error.code !== 'EADDRINUSE') return error;
+  }
+  return new Error(`no free source port from ${first}`);
+}
+
+function failedBeforeSending(filename: string, message: string): TftpGetResult {
+  return {
+    filename,
+    ok: false,
+    aborted: false,
+    firstReply: null,
+    oack: null,
+    tsize: null,
+    bytes: 0,
+    blocks: 0,
+    retransmits: 0,
+    ms: 0,
+    error: { from: 'client', code: null, message },
+    localPort: 0,
+  };
+}
+
 /** Reads one file over TFTP. Never rejects for network trouble: the result says what went wrong. */
 export async function tftpGet(options: TftpGetOptions): Promise<TftpGetResult> {
   checkRange('port', options.port, 1, 65535);
+  checkRange('localPort', options.localPort, 0, 65535);
   checkRange('blksize', options.blksize, 8, 65464);
   checkRange('timeout', options.timeout, 1, 255);
   checkRange('windowsize', options.windowsize, 1, 65535);
-  const address = isIP(options.host) ? options.host : (await lookup(options.host)).address;
-  return new Promise((resolve) => new Reader(options, address, resolve).start());
+  let address = options.host;
+  if (!isIP(address)) {
+    try {
+      address = (await lookup(options.host)).address;
+    } catch (error) {
+      return failedBeforeSending(options.filename, `cannot resolve ${options.host}: ${(error as Error).message}`);
+    }
+  }
+  const socket = await openSocket(isIP(address) === 6 ? 'udp6' : 'udp4', options);
+  if (socket instanceof Error) return failedBeforeSending(options.filename, socket.message);
+  return new Promise((resolve) => new Reader(options, address, socket, resolve).start());
 }
