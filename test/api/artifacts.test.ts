@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -157,6 +157,20 @@ eachDatabase(
         (a: { sha256: string }) => a.sha256 === sha,
       );
       assert.equal(listed.length, 1);
+    });
+
+    test('a server without the file of a listed artifact answers 503; uploading the content again restores the file', async () => {
+      const data = randomBytes(3000);
+      const sha = (await upload(h(), data)).body.sha256;
+      await rm(join(h().config.artifactDir, 'sha256', sha.slice(0, 2), sha));
+      const missing = await h().request('GET', `/api/v1/artifacts/${sha}/content`);
+      assertProblem(missing, 'unavailable', `/api/v1/artifacts/${sha}/content`);
+      assert.match(missing.body.detail, /missing on this server; replicas must share the artifact directory/);
+      const since = await lastEventId(h());
+      assert.equal((await upload(h(), data)).status, 200);
+      assert.deepEqual(await eventsAfter(h(), since), []);
+      const restored = await download(h(), sha);
+      assert.deepEqual([restored.status, restored.body.equals(data)], [200, true]);
     });
 
     test('an empty file is an artifact too', async () => {

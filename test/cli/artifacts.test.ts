@@ -41,6 +41,9 @@ describe('muster artifact against a real server', () => {
     assert.equal(again.stdout, first.stdout);
     assert.match(again.stderr, /has this content already .*nothing was uploaded/);
     assert.equal((await h.request('GET', '/api/v1/artifacts')).body.items.length, 1);
+
+    const always = await cli(['artifact', 'add', kernelPath, '--always']);
+    assert.deepEqual([always.code, always.stdout, always.stderr], [0, first.stdout, `uploaded ${kernelPath}\n`]);
   });
 
   test('add --name publishes the name; --json gives the artifact and whether it was sent', async () => {

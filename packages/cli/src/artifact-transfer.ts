@@ -70,6 +70,8 @@ export async function fileSha256(path: string): Promise<string> {
 export interface UploadOptions {
   /** Also publish the artifact under this name (e.g. ipxe.efi, registration/bzImage). */
   publish?: string;
+  /** Send the file even when the server lists its content (a replica with its own artifact directory). */
+  always?: boolean;
   /** Called as bytes go out: (sent, total). */
   onProgress?: (sent: number, total: number) => void;
 }
@@ -81,17 +83,19 @@ export interface UploadResult {
 }
 
 /**
- * Uploads a file unless the server has its content already: the file is hashed first and the server
- * asked for that sha256. The upload names the sha256, so a file that changes meanwhile is refused.
+ * Uploads a file unless the server has its content already (or `always`): the file is hashed first and
+ * the server asked for that sha256. The upload names the sha256, so a file that changes meanwhile is refused.
  */
 export async function uploadArtifact(client: ArtifactClient, path: string, options: UploadOptions = {}): Promise<UploadResult> {
   const info = await stat(path);
   if (!info.isFile()) throw new MusterError('bad_request', `${path} is not a regular file`);
   const sha256 = await fileSha256(path);
-  const existing = await client.api.get<Artifact>(`/artifacts/${sha256}`).catch((error: unknown) => {
-    if (error instanceof MusterError && error.code === 'not_found') return null;
-    throw error;
-  });
+  const existing = options.always
+    ? null
+    : await client.api.get<Artifact>(`/artifacts/${sha256}`).catch((error: unknown) => {
+        if (error instanceof MusterError && error.code === 'not_found') return null;
+        throw error;
+      });
   if (existing) {
     if (options.publish === undefined || existing.names.includes(options.publish)) return { artifact: existing, uploaded: false };
     await client.api.put(`/artifact-names/${segment(options.publish)}`, { sha256 });

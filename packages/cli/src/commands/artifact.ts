@@ -77,11 +77,13 @@ export function artifactCommand(): Command {
     .description('upload a file (unless the server has its content already) and print its sha256 and size')
     .argument('<file>', 'the file to upload')
     .option('--name <name>', 'also publish it under this name, e.g. ipxe.efi or registration/bzImage')
+    .option('--always', 'upload even when the server lists the content (a replica with its own artifact directory)')
     .addHelpText('after', '\nExamples:\n  muster artifact add bzImage\n  muster artifact add undionly.kpxe --name undionly.kpxe')
-    .action(async (file: string, options: { name?: string }, command: Command) => {
+    .action(async (file: string, options: { name?: string; always?: boolean }, command: Command) => {
       const client = await openArtifactClient(command);
       const { artifact: added, uploaded } = await uploadArtifact(client, file, {
         publish: options.name,
+        always: options.always,
         onProgress: progressReporter(file),
       });
       if (client.session.json) return printJson({ ...added, uploaded });
