@@ -1,8 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { type CliOptions, type CliResult, tempDir } from '../cli/cli-process.ts';
-
-const entry = join(import.meta.dirname, 'cli-entry.ts');
+import { type CliOptions, type CliResult, mainPath, tempDir } from '../cli/cli-process.ts';
 
 function environment(options: CliOptions): NodeJS.ProcessEnv {
   return {
@@ -14,9 +11,9 @@ function environment(options: CliOptions): NodeJS.ProcessEnv {
   } as NodeJS.ProcessEnv;
 }
 
-/** Starts `muster dnsmasq ARGS` as a process of its own. */
+/** Starts `muster dnsmasq ARGS` as a process of its own, isolated from the caller's login; the caller ends it. */
 export function startDnsmasqCli(args: string[], options: CliOptions = {}): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [entry, 'dnsmasq', ...args], { env: environment(options), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [mainPath, 'dnsmasq', ...args], { env: environment(options), stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.end(options.input ?? '');
   return child;
 }

@@ -179,6 +179,18 @@ describe('dnsmasq watch', () => {
     ]);
   });
 
+  test('a directory removed by hand is made again at the serial\'s next "not found"', async () => {
+    const { root, log, source } = await setUp();
+    const first = appearance(root, 'a0000f01');
+    appendFileSync(log, notFound('a0000f01'));
+    await first;
+    rmSync(join(root, 'a0000f01'), { recursive: true });
+    const again = appearance(root, 'a0000f01');
+    appendFileSync(log, notFound('a0000f01'));
+    await again;
+    assert.equal(source.calls.provision, 2);
+  });
+
   test('after a rename rotation, lines in the new log are followed', async () => {
     const { root, log } = await setUp();
     const first = appearance(root, 'f0000001');
