@@ -149,6 +149,7 @@ async function watch(options: WatchOptions, command: Command): Promise<void> {
 }
 
 function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
