@@ -138,7 +138,27 @@ describe('muster --help', () => {
 
   test('the command groups the brief names all exist', () => {
     const groups = buildProgram().commands.map((c) => c.name());
-    assert.deepEqual(groups.sort(), ['artifact', 'fleet', 'group', 'job', 'login', 'logout', 'machine', 'migrate', 'serve', 'token', 'user'].sort());
+    assert.deepEqual(
+      groups.sort(),
+      [
+        'artifact',
+        'boot',
+        'dnsmasq',
+        'fleet',
+        'group',
+        'job',
+        'login',
+        'logout',
+        'machine',
+        'migrate',
+        'pi',
+        'rule',
+        'serve',
+        'sim',
+        'token',
+        'user',
+      ].sort(),
+    );
   });
 
   test('help for a command group exits 0 through `muster help GROUP` too', async () => {

@@ -12,6 +12,7 @@ import { migrateCommand } from './commands/migrate.ts';
 import { piCommand } from './commands/pi.ts';
 import { ruleCommand } from './commands/rule.ts';
 import { serveCommand } from './commands/serve.ts';
+import { simCommand } from './commands/sim.ts';
 import { tokenCommand } from './commands/token.ts';
 import { userCommand } from './commands/user.ts';
 import { oneLine } from './failure.ts';
@@ -68,6 +69,7 @@ export function buildProgram(): CommandType {
     ruleCommand(),
     bootCommand(),
     dnsmasqCommand(),
+    simCommand(),
   ]) {
     program.addCommand(command);
   }

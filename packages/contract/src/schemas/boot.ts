@@ -1,12 +1,11 @@
 import { type Static, Type } from 'typebox';
+import { ArtifactSha256 } from './artifact.ts';
 import { Labels, PageQuery, Timestamp } from './common.ts';
 import { MachineStateSchema } from './machine.ts';
 
 /** Names of trees and rules: short, safe in URLs and on the command line. */
 export const BootName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Short name' });
 export const BootNameParam = Type.Object({ name: BootName });
-
-export const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the content, lower-case hex' });
 
 /** A Pi serial as the bootloader puts it in TFTP paths: lower-case hex. */
 export const PiSerial = Type.String({ pattern: '^[0-9a-fA-F]{8,16}$', description: 'Raspberry Pi serial as in its TFTP path' });
@@ -20,7 +19,7 @@ export type RuleAction = (typeof ruleActions)[number];
 export const PiTreeFile = Type.Object(
   {
     path: Type.String({ minLength: 1, maxLength: 255, description: 'Path inside the serial directory, without .liquid' }),
-    sha256: Sha256,
+    sha256: ArtifactSha256,
     size: Type.Integer({ minimum: 0 }),
     template: Type.Boolean({ description: 'Rendered per machine with Liquid (the file was NAME.liquid)' }),
   },

@@ -131,6 +131,11 @@ export class PiService {
     }
     const files = [...input.files].sort((a, b) => (a.path < b.path ? -1 : 1));
     await this.#tx.run(async (tx) => {
+      // Again inside the transaction: an artifact deleted since the check above must not end up in a tree.
+      const shas = [...new Set(files.map((f) => f.sha256))];
+      const present = await tx.db.selectFrom('artifacts').select('sha256').where('sha256', 'in', shas).execute();
+      if (present.length !== shas.length)
+        throw new MusterError('conflict', 'An artifact of this tree was deleted meanwhile; upload it again');
       const time = now();
       const existing = await tx.db.selectFrom('pi_trees').select('created_at').where('name', '=', name).executeTakeFirst();
       const row: PiTreeRow = { name, files: JSON.stringify(files), created_at: existing?.created_at ?? time, updated_at: time };
