@@ -3,9 +3,10 @@ import { MusterError } from '@muster/contract/errors.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Field, printJson, printText, renderFields, renderTable } from '../output.ts';
 import { wantsJson } from '../session.ts';
+import { maxStormCount } from '../sim/arrivals.ts';
 import type { PiModel } from '../sim/config-txt.ts';
 import { maxSerial, parseSerialStart } from '../sim/pi-serial.ts';
-import { defaultSerialStart, maxStormCount, type PiStormSummary, runPiStorm } from '../sim/pi-storm.ts';
+import { defaultSerialStart, type PiStormSummary, runPiStorm } from '../sim/pi-storm.ts';
 import { type PxeStormSummary, runPxeStorm } from '../sim/pxe.ts';
 
 interface CommonOptions {

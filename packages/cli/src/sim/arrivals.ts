@@ -1,3 +1,6 @@
+/** A storm boots at most this many machines. */
+export const maxStormCount = 100_000;
+
 export interface ArrivalPlan {
   count: number;
   /** Arrivals are spread evenly over this span; 0 starts every device at once. */

@@ -22,12 +22,14 @@ async function serve(tree: Omit<SampleTreeOptions, 'kernelBytes' | 'initramfsByt
   const root = mkdtempSync(join(tmpdir(), 'muster-sim-pi-'));
   const sample = writeSampleTree(root, { kernelBytes: 300_000, initramfsBytes: 200_000, ...tree });
   const requested: string[] = [];
+  const options: Record<string, string>[] = [];
   const files = directoryResolver(root);
   const server = new TftpServer({
     host,
     port: 0,
     resolve: (request) => {
       requested.push(request.filename);
+      options.push(request.options);
       return files(request);
     },
   });
@@ -36,7 +38,7 @@ async function serve(tree: Omit<SampleTreeOptions, 'kernelBytes' | 'initramfsByt
     await server.stop();
     rmSync(root, { recursive: true, force: true });
   });
-  return { root, port, requested, sample };
+  return { root, port, requested, options, sample };
 }
 
 /** The boot as [purpose, name] pairs, with the error of any request that did not succeed. */
@@ -49,7 +51,7 @@ const notFound = '(ERROR 1 File not found)';
 describe('simulatePi', () => {
   test('a Pi 4 asks for the files a real one asks for, in order, with the bootloader and start4.elf block sizes', async () => {
     const s = '5e000001';
-    const { port, requested, sample } = await serve({ model: 'pi4', serials: [s] });
+    const { port, requested, options, sample } = await serve({ model: 'pi4', serials: [s] });
     const result = await simulatePi({ host, port, serial: s, model: 'pi4', hashFiles: true });
     assert.deepEqual(steps(result), [
       `probe ${s}/start4.elf`,
@@ -90,6 +92,11 @@ describe('simulatePi', () => {
       'the server saw exactly these requests',
     );
     assert.deepEqual(
+      options,
+      result.files.map((file) => ({ tsize: '0', blksize: file.stage === 'bootloader' ? '1468' : '1024' })),
+      'tsize on every request; 1468-byte blocks from the bootloader, 1024 from start4.elf',
+    );
+    assert.deepEqual(
       { success: result.success, firstPacketAnswered: result.firstPacketAnswered, prefix: result.prefix, failures: result.failures },
       { success: true, firstPacketAnswered: true, prefix: `${s}/`, failures: [] },
     );
@@ -118,8 +125,12 @@ describe('simulatePi', () => {
 
   test('a Pi 5 has no start4.elf: it probes config.txt first and reads it with a doubled slash', async () => {
     const s = '5e000003';
-    const { port, requested } = await serve({ model: 'pi5', serials: [s] });
+    const { port, requested, options } = await serve({ model: 'pi5', serials: [s] });
     const result = await simulatePi({ host, port, serial: s, model: 'pi5' });
+    assert.ok(
+      options.every((o) => o.tsize === '0' && o.blksize === '1468'),
+      'the Pi 5 asks for 1468-byte blocks throughout',
+    );
     assert.deepEqual(steps(result), [
       `probe ${s}/config.txt`,
       `read ${s}/pieeprom.sig ${notFound}`,

@@ -254,7 +254,7 @@ class PiBoot {
 }
 
 /** Boots one simulated Raspberry Pi 4 or 5 over TFTP; resolves with what happened, never rejects for network trouble. */
-export function simulatePi(options: SimulatePiOptions): Promise<PiBootResult> {
+export async function simulatePi(options: SimulatePiOptions): Promise<PiBootResult> {
   if (!/^[0-9a-f]{8}$/.test(options.serial)) throw new RangeError(`serial must be 8 lower-case hex digits, not "${options.serial}"`);
   return new PiBoot(options).run();
 }

@@ -1,4 +1,4 @@
-import { loopbackSource, runArrivals, timeSummary } from './arrivals.ts';
+import { loopbackSource, maxStormCount, runArrivals, timeSummary } from './arrivals.ts';
 import type { PiModel } from './config-txt.ts';
 import { type PiBootResult, simulatePi } from './pi-boot.ts';
 import { maxSerial, piSerials } from './pi-serial.ts';
@@ -41,7 +41,6 @@ export interface PiStormSummary {
 }
 
 export const defaultSerialStart = 0x5e000001;
-export const maxStormCount = 100_000;
 
 function failedBoot(serial: string, model: PiModel, error: string): PiBootResult {
   return {

@@ -1,4 +1,4 @@
-import { runArrivals, timeSummary } from './arrivals.ts';
+import { maxStormCount, runArrivals, timeSummary } from './arrivals.ts';
 import { type FetchedImage, type IpxeHost, type IpxeOutcome, runIpxe } from './ipxe-script.ts';
 import type { PxeIdentity } from './ipxe-settings.ts';
 import { tftpGet } from './tftp-client.ts';
@@ -245,6 +245,7 @@ function failedMachine(identity: PxeIdentity, error: string): PxeBootResult {
 /** Boots `count` simulated PCs against one server and sums up how it went. */
 export async function runPxeStorm(options: PxeStormOptions): Promise<PxeStormSummary> {
   const { count } = options;
+  if (!Number.isInteger(count) || count < 1 || count > maxStormCount) throw new RangeError(`count must be 1 to ${maxStormCount}`);
   const arrivalMs = (options.arrivalSeconds ?? 0) * 1000;
   const identities = Array.from({ length: count }, (_, index) => pxeIdentity(index, options.macStart));
   const began = performance.now();
