@@ -14,8 +14,8 @@ for (const kind of databaseKinds) {
     const config = loadConfig({ dataDir: database.dataDir, databaseUrl: database.databaseUrl }, {});
     const first = await migrate(config);
     const second = await migrate(config);
-    assert.deepEqual([first.applied, first.current], [['0001_initial', '0002_search'], '0002_search']);
-    assert.deepEqual([second.applied, second.current], [[], '0002_search']);
+    assert.deepEqual([first.applied, first.current], [['0001_initial', '0002_search', '0003_boot'], '0003_boot']);
+    assert.deepEqual([second.applied, second.current], [[], '0003_boot']);
   });
 }
 
@@ -29,8 +29,8 @@ if (databaseKinds.includes('postgres')) {
     assert.deepEqual(
       reports.map((r) => r.applied),
       [
-        ['0001_initial', '0002_search'],
-        ['0001_initial', '0002_search'],
+        ['0001_initial', '0002_search', '0003_boot'],
+        ['0001_initial', '0002_search', '0003_boot'],
       ],
     );
   });
