@@ -10,6 +10,7 @@ import {
   clientFailed,
   curlGet,
   curlPut,
+  eachThreadMode,
   fixtureFiles,
   listTree,
   type RunningTftp,
@@ -121,140 +122,142 @@ const setups: Setup[] = [
   },
 ];
 
-for (const setup of setups) {
-  describe(`TFTP with real clients, ${setup.name}`, () => {
-    let t: RunningTftp;
-    let outDir: string;
-    let rootBefore: string[];
+eachThreadMode(() => {
+  for (const setup of setups) {
+    describe(`TFTP with real clients, ${setup.name}`, () => {
+      let t: RunningTftp;
+      let outDir: string;
+      let rootBefore: string[];
 
-    before(async () => {
-      t = await startTftp(setup.options);
-      outDir = mkdtempSync(join(tmpdir(), 'muster-tftp-out-'));
-      rootBefore = listTree(t.fixtures.root);
-    });
+      before(async () => {
+        t = await startTftp(setup.options);
+        outDir = mkdtempSync(join(tmpdir(), 'muster-tftp-out-'));
+        rootBefore = listTree(t.fixtures.root);
+      });
 
-    after(async () => {
-      await t?.stop();
-      if (outDir) rmSync(outDir, { recursive: true, force: true });
-    });
+      after(async () => {
+        await t?.stop();
+        if (outDir) rmSync(outDir, { recursive: true, force: true });
+      });
 
-    let counter = 0;
-    const outPath = () => join(outDir, `out-${++counter}`);
+      let counter = 0;
+      const outPath = () => join(outDir, `out-${++counter}`);
 
-    for (const variant of variants) {
-      if (!setup.clients.includes(variant.client)) continue;
-      if (setup.variantFilter && !setup.variantFilter(variant)) continue;
-      for (const name of files) {
-        // curl 7.88 refuses an OACK whose tsize is 0 ("invalid tsize value in OACK packet", exit 71) although
-        // RFC 2349 allows it: with options, curl cannot fetch an empty file from any server that answers tsize.
-        // The empty file is covered by curl --tftp-no-options, tftp-hpa and atftp; the OACK by protocol.test.ts.
-        if (variant.client === 'curl' && name === 'empty.bin' && variant.label !== 'without options') continue;
-        test(`${variant.client} ${variant.label} fetches ${name} byte for byte`, async () => {
+      for (const variant of variants) {
+        if (!setup.clients.includes(variant.client)) continue;
+        if (setup.variantFilter && !setup.variantFilter(variant)) continue;
+        for (const name of files) {
+          // curl 7.88 refuses an OACK whose tsize is 0 ("invalid tsize value in OACK packet", exit 71) although
+          // RFC 2349 allows it: with options, curl cannot fetch an empty file from any server that answers tsize.
+          // The empty file is covered by curl --tftp-no-options, tftp-hpa and atftp; the OACK by protocol.test.ts.
+          if (variant.client === 'curl' && name === 'empty.bin' && variant.label !== 'without options') continue;
+          test(`${variant.client} ${variant.label} fetches ${name} byte for byte`, async () => {
+            const out = outPath();
+            const result = await variant.get(t, name, out);
+            assert.equal(result.code, 0, result.output);
+            assert.ok(existsSync(out), `no output file\n${result.output}`);
+            const got = readFileSync(out);
+            const want = fixtureFiles[name];
+            assert.equal(got.length, want.length, `length differs\n${result.output}`);
+            assert.equal(sha256(got), sha256(want), `content differs\n${result.output}`);
+          });
+        }
+      }
+
+      if (setup.name.startsWith('dual stack')) {
+        test('curl fetches big.bin over 127.0.0.1 from a server listening on ::', async () => {
           const out = outPath();
-          const result = await variant.get(t, name, out);
+          const result = await curlGet('127.0.0.1', t.port, 'big.bin', out, ['--tftp-blksize', '1468']);
           assert.equal(result.code, 0, result.output);
-          assert.ok(existsSync(out), `no output file\n${result.output}`);
-          const got = readFileSync(out);
-          const want = fixtureFiles[name];
-          assert.equal(got.length, want.length, `length differs\n${result.output}`);
-          assert.equal(sha256(got), sha256(want), `content differs\n${result.output}`);
+          assert.equal(sha256(readFileSync(out)), sha256(fixtureFiles['big.bin']), result.output);
+        });
+        return;
+      }
+
+      if (setup.clients.includes('tftp-hpa')) {
+        test('tftp-hpa in netascii mode gets the LF text back unchanged (LF went as CR LF on the wire)', async () => {
+          const out = outPath();
+          const result = await tftpHpaGet(t.host, t.port, 'text.txt', out, 'ascii');
+          assert.ok(!clientFailed(result), result.output);
+          assert.equal(sha256(readFileSync(out)), sha256(fixtureFiles['text.txt']), result.output);
+        });
+
+        test('tftp-hpa in netascii mode gets a CR and a CR LF in the file back unchanged (CR NUL on the wire)', async () => {
+          const out = outPath();
+          const result = await tftpHpaGet(t.host, t.port, 'cr.txt', out, 'ascii');
+          assert.ok(!clientFailed(result), result.output);
+          assert.deepEqual(readFileSync(out), fixtureFiles['cr.txt'], result.output);
         });
       }
-    }
 
-    if (setup.name.startsWith('dual stack')) {
-      test('curl fetches big.bin over 127.0.0.1 from a server listening on ::', async () => {
-        const out = outPath();
-        const result = await curlGet('127.0.0.1', t.port, 'big.bin', out, ['--tftp-blksize', '1468']);
-        assert.equal(result.code, 0, result.output);
-        assert.equal(sha256(readFileSync(out)), sha256(fixtureFiles['big.bin']), result.output);
-      });
-      return;
-    }
-
-    if (setup.clients.includes('tftp-hpa')) {
-      test('tftp-hpa in netascii mode gets the LF text back unchanged (LF went as CR LF on the wire)', async () => {
-        const out = outPath();
-        const result = await tftpHpaGet(t.host, t.port, 'text.txt', out, 'ascii');
-        assert.ok(!clientFailed(result), result.output);
-        assert.equal(sha256(readFileSync(out)), sha256(fixtureFiles['text.txt']), result.output);
-      });
-
-      test('tftp-hpa in netascii mode gets a CR and a CR LF in the file back unchanged (CR NUL on the wire)', async () => {
-        const out = outPath();
-        const result = await tftpHpaGet(t.host, t.port, 'cr.txt', out, 'ascii');
-        assert.ok(!clientFailed(result), result.output);
-        assert.deepEqual(readFileSync(out), fixtureFiles['cr.txt'], result.output);
-      });
-    }
-
-    for (const client of setup.clients) {
-      test(`${client}: a missing file fails and leaves no content`, async () => {
-        const out = outPath();
-        const result =
-          client === 'tftp-hpa'
-            ? await tftpHpaGet(t.host, t.port, 'no-such-file.bin', out)
-            : client === 'atftp'
-              ? await atftpGet(t.host, t.port, 'no-such-file.bin', out, ['tsize 0'])
-              : await curlGet(t.host, t.port, 'no-such-file.bin', out);
-        assert.ok(clientFailed(result), `the client did not report a failure\n${result.output}`);
-        assertNoContent(out, result);
-        if (client === 'curl') assert.equal(result.code, 68, `curl exits 68 for TFTP "file not found"\n${result.output}`);
-        if (client === 'tftp-hpa') assert.match(result.output, /Error code 1\b/, result.output);
-      });
-
-      test(`${client}: a directory is not served`, async () => {
-        const out = outPath();
-        const result =
-          client === 'tftp-hpa'
-            ? await tftpHpaGet(t.host, t.port, 'aa112233', out)
-            : client === 'atftp'
-              ? await atftpGet(t.host, t.port, 'aa112233', out)
-              : await curlGet(t.host, t.port, 'aa112233', out, ['--tftp-no-options']);
-        assert.ok(clientFailed(result), `the client did not report a failure\n${result.output}`);
-        assertNoContent(out, result);
-      });
-
-      for (const name of traversalNames) {
-        const shown = name.length > 60 ? `${name.slice(0, 20)}…(${name.length} characters)` : name;
-        test(`${client}: traversal name ${JSON.stringify(shown)} is refused with no content`, async () => {
+      for (const client of setup.clients) {
+        test(`${client}: a missing file fails and leaves no content`, async () => {
           const out = outPath();
           const result =
             client === 'tftp-hpa'
-              ? await tftpHpaGet(t.host, t.port, name, out)
+              ? await tftpHpaGet(t.host, t.port, 'no-such-file.bin', out)
               : client === 'atftp'
-                ? await atftpGet(t.host, t.port, name, out)
-                : await curlGet(t.host, t.port, encodeName(name), out, ['--tftp-no-options']);
+                ? await atftpGet(t.host, t.port, 'no-such-file.bin', out, ['tsize 0'])
+                : await curlGet(t.host, t.port, 'no-such-file.bin', out);
           assert.ok(clientFailed(result), `the client did not report a failure\n${result.output}`);
           assertNoContent(out, result);
-          assert.ok(!result.output.includes(t.fixtures.base), `an error message names a server path\n${result.output}`);
+          if (client === 'curl') assert.equal(result.code, 68, `curl exits 68 for TFTP "file not found"\n${result.output}`);
+          if (client === 'tftp-hpa') assert.match(result.output, /Error code 1\b/, result.output);
+        });
+
+        test(`${client}: a directory is not served`, async () => {
+          const out = outPath();
+          const result =
+            client === 'tftp-hpa'
+              ? await tftpHpaGet(t.host, t.port, 'aa112233', out)
+              : client === 'atftp'
+                ? await atftpGet(t.host, t.port, 'aa112233', out)
+                : await curlGet(t.host, t.port, 'aa112233', out, ['--tftp-no-options']);
+          assert.ok(clientFailed(result), `the client did not report a failure\n${result.output}`);
+          assertNoContent(out, result);
+        });
+
+        for (const name of traversalNames) {
+          const shown = name.length > 60 ? `${name.slice(0, 20)}…(${name.length} characters)` : name;
+          test(`${client}: traversal name ${JSON.stringify(shown)} is refused with no content`, async () => {
+            const out = outPath();
+            const result =
+              client === 'tftp-hpa'
+                ? await tftpHpaGet(t.host, t.port, name, out)
+                : client === 'atftp'
+                  ? await atftpGet(t.host, t.port, name, out)
+                  : await curlGet(t.host, t.port, encodeName(name), out, ['--tftp-no-options']);
+            assert.ok(clientFailed(result), `the client did not report a failure\n${result.output}`);
+            assertNoContent(out, result);
+            assert.ok(!result.output.includes(t.fixtures.base), `an error message names a server path\n${result.output}`);
+          });
+        }
+      }
+
+      if (setup.clients.includes('tftp-hpa')) {
+        test('tftp-hpa: a put (WRQ) is refused and nothing is written', async () => {
+          const local = join(outDir, 'upload.bin');
+          writeFileSync(local, 'upload attempt\n');
+          const result = await tftpHpaPut(t.host, t.port, local, 'uploaded-by-hpa.bin');
+          assert.match(result.output, /Error code [24]\b/, `expected ERROR 2 or 4\n${result.output}`);
+          assert.deepEqual(listTree(t.fixtures.root), rootBefore);
         });
       }
-    }
 
-    if (setup.clients.includes('tftp-hpa')) {
-      test('tftp-hpa: a put (WRQ) is refused and nothing is written', async () => {
-        const local = join(outDir, 'upload.bin');
-        writeFileSync(local, 'upload attempt\n');
-        const result = await tftpHpaPut(t.host, t.port, local, 'uploaded-by-hpa.bin');
-        assert.match(result.output, /Error code [24]\b/, `expected ERROR 2 or 4\n${result.output}`);
-        assert.deepEqual(listTree(t.fixtures.root), rootBefore);
+      if (setup.clients.includes('curl')) {
+        test('curl: an upload (-T, WRQ) is refused and nothing is written', async () => {
+          const local = join(outDir, 'upload-curl.bin');
+          writeFileSync(local, 'upload attempt\n');
+          const result = await curlPut(t.host, t.port, local, 'uploaded-by-curl.bin');
+          // curl: 69 = TFTP access violation (ERROR 2), 71 = illegal TFTP operation (ERROR 4).
+          assert.ok(result.code === 69 || result.code === 71, `expected curl exit 69 or 71\n${result.output}`);
+          assert.deepEqual(listTree(t.fixtures.root), rootBefore);
+        });
+      }
+
+      test('no transfer is left behind', async () => {
+        assert.ok(await waitFor(() => t.server.activeTransfers === 0, 3000), `activeTransfers = ${t.server.activeTransfers}`);
       });
-    }
-
-    if (setup.clients.includes('curl')) {
-      test('curl: an upload (-T, WRQ) is refused and nothing is written', async () => {
-        const local = join(outDir, 'upload-curl.bin');
-        writeFileSync(local, 'upload attempt\n');
-        const result = await curlPut(t.host, t.port, local, 'uploaded-by-curl.bin');
-        // curl: 69 = TFTP access violation (ERROR 2), 71 = illegal TFTP operation (ERROR 4).
-        assert.ok(result.code === 69 || result.code === 71, `expected curl exit 69 or 71\n${result.output}`);
-        assert.deepEqual(listTree(t.fixtures.root), rootBefore);
-      });
-    }
-
-    test('no transfer is left behind', async () => {
-      assert.ok(await waitFor(() => t.server.activeTransfers === 0, 3000), `activeTransfers = ${t.server.activeTransfers}`);
     });
-  });
-}
+  }
+});

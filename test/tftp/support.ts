@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { before, describe } from 'node:test';
 import { directoryResolver } from '../../packages/server/src/boot/tftp/directory.ts';
 import { TftpServer, type TftpServerOptions } from '../../packages/server/src/boot/tftp/server.ts';
 
@@ -101,10 +102,38 @@ export interface RunningTftp {
   stop(): Promise<void>;
 }
 
+/** How transfers run: on worker threads (the default) or on the main thread (workers: 0). */
+export const threadModes = [
+  { label: 'transfers on worker threads', workers: 2 },
+  { label: 'transfers on the main thread', workers: 0 },
+] as const;
+
+let workersForTests: number = threadModes[0].workers;
+
+/** Registers the suites `body` declares once for each thread mode; startTftp follows the mode of the suite running. */
+export function eachThreadMode(body: () => void): void {
+  for (const mode of threadModes) {
+    describe(mode.label, () => {
+      before(() => {
+        workersForTests = mode.workers;
+      });
+      body();
+    });
+  }
+}
+
 /** Starts a TftpServer on an ephemeral port serving freshly generated fixtures. */
 export async function startTftp(options: Partial<TftpServerOptions> = {}): Promise<RunningTftp> {
   const fixtures = makeFixtures();
-  const server = new TftpServer({ host: '127.0.0.1', port: 0, resolve: directoryResolver(fixtures.root), ...options });
+  // Tests ask many times a second from one address: the request rate limit has tests of its own.
+  const server = new TftpServer({
+    host: '127.0.0.1',
+    port: 0,
+    resolve: directoryResolver(fixtures.root),
+    requestRate: null,
+    workers: workersForTests,
+    ...options,
+  });
   const { port } = await server.start();
   const host = options.host ?? '127.0.0.1';
   return {

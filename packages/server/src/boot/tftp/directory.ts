@@ -1,18 +1,22 @@
-import { open, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { TftpError, TftpErrorCode, type TftpResolver, type TftpSource } from './types.ts';
 
-// Read ahead this much per transfer: one thread-pool round trip serves many blocks (64 MiB at 1,000 transfers).
+// Read ahead this much when read through read() on the main thread; transfers read through blocks.ts instead.
 const readAhead = 64 * 1024;
 
-/** Reads a file through one open handle, a read-ahead chunk at a time; never the whole file. */
+/**
+ * A file by its path. Only its size is taken here: the transfer opens it where it runs (a worker thread, through
+ * `transferable`), and read() opens it on first use, a read-ahead chunk at a time, never whole.
+ */
 export async function fileSource(path: string): Promise<TftpSource> {
-  const handle = await open(path, 'r');
-  const { size } = await handle.stat();
+  const { size } = await stat(path);
+  let handle: Promise<FileHandle> | null = null;
   let chunk = { offset: 0, data: Buffer.alloc(0) };
   const cached = (offset: number, end: number) => offset >= chunk.offset && end <= chunk.offset + chunk.data.length;
   return {
     size,
+    transferable: { path },
     peek(offset, length) {
       const end = Math.min(offset + length, size);
       return cached(offset, end) ? chunk.data.subarray(offset - chunk.offset, end - chunk.offset) : null;
@@ -20,13 +24,30 @@ export async function fileSource(path: string): Promise<TftpSource> {
     async read(offset, length) {
       const end = Math.min(offset + length, size);
       if (!cached(offset, end)) {
+        handle ??= open(path, 'r');
         const data = Buffer.allocUnsafe(Math.max(0, Math.min(Math.max(readAhead, length), size - offset)));
-        const { bytesRead } = await handle.read(data, 0, data.length, offset);
+        const { bytesRead } = await (await handle).read(data, 0, data.length, offset);
         chunk = { offset, data: data.subarray(0, bytesRead) };
       }
       return chunk.data.subarray(offset - chunk.offset, end - chunk.offset);
     },
-    close: () => handle.close(),
+    async close() {
+      if (handle)
+        await handle.then(
+          (h) => h.close(),
+          () => {},
+        );
+    },
+  };
+}
+
+/** Bytes in memory, such as a rendered template; they go to a worker thread as a copy. */
+export function bufferSource(bytes: Buffer): TftpSource {
+  return {
+    size: bytes.length,
+    transferable: { bytes },
+    peek: (offset, length) => bytes.subarray(offset, offset + length),
+    read: async (offset, length) => bytes.subarray(offset, offset + length),
   };
 }
 

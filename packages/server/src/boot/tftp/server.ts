@@ -1,10 +1,25 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { sourceReader, transferableReader } from './blocks.ts';
+import { processTime } from './clock.ts';
+import { bufferSource } from './directory.ts';
 import { negotiate } from './options.ts';
 import { decode, errorPacket, type RequestPacket } from './packet.ts';
 import { safePath } from './path.ts';
-import { Transfer, type TransferSettings } from './transfer.ts';
-import { TftpError, TftpErrorCode, type TftpRemote, type TftpResolver, type TftpSource } from './types.ts';
+import { TransferPool } from './pool.ts';
+import { runOnListener, runOnOwnPort, socketType, type TransferJob } from './ports.ts';
+import { defaultRequestRate, type RequestRate, RequestRateLimit } from './rate.ts';
+import type { Transfer, TransferEnd } from './transfer.ts';
+import {
+  TftpError,
+  TftpErrorCode,
+  type TftpOutcome,
+  type TftpRemote,
+  type TftpRequest,
+  type TftpResolver,
+  type TftpSource,
+  type TftpTransferReport,
+} from './types.ts';
 
 export interface TftpServerOptions {
   host: string;
@@ -14,10 +29,40 @@ export interface TftpServerOptions {
   singlePort?: boolean;
   maxTransfers?: number;
   maxPerClient?: number;
+  /** New requests per client address (a token bucket); past it, requests are dropped unanswered. null: no limit. */
+  requestRate?: RequestRate | null;
+  /**
+   * Worker threads for transfers whose source is transferable (fileSource, bufferSource); other sources, and every
+   * transfer in singlePort mode, run on the main thread. 0: all on the main thread. Default: one per core.
+   */
+  workers?: number;
   timeoutMs?: number;
   retries?: number;
   /** Told of failures that are the server's, not the client's. */
   onError?: (error: unknown) => void;
+  /** Told once of every transfer whose request the resolver answered, however it ended. */
+  onTransferEnd?: (report: TftpTransferReport) => void;
+}
+
+type Settings = Required<Omit<TftpServerOptions, 'onError' | 'onTransferEnd'>> & Pick<TftpServerOptions, 'onError' | 'onTransferEnd'>;
+
+/** A request being resolved or a transfer running, keyed by client address and port: one at a time each. */
+interface Entry {
+  /** The request datagram that began it: the same bytes again are a retransmission, others a new request. */
+  request: Buffer;
+  /** The running transfer, on this thread or a worker; null while the request is resolved. */
+  running: { end(outcome: TftpOutcome, error: string): void } | null;
+  /** The same transfer when it runs on this thread (singlePort hands it the client's packets). */
+  transfer: Transfer | null;
+  /** A different request from the same client port: the client moved on, so it is served once this one ended. */
+  next: Later | null;
+  /** The same request again while the transfer runs: a retransmission, or the same file asked for once more. */
+  repeat: (Later & { at: number }) | null;
+}
+
+interface Later {
+  message: Buffer;
+  remote: RemoteInfo;
 }
 
 const maxNetasciiBytes = 16 * 1024 * 1024;
@@ -31,20 +76,41 @@ async function netascii(source: TftpSource): Promise<TftpSource> {
   await source.close?.();
   // RFC 764: every CR goes as CR NUL and every LF as CR LF, so a CR LF in the file survives the trip.
   const text = raw.toString('latin1').replace(/\r/g, '\r\0').replace(/\n/g, '\r\n');
-  const converted = Buffer.from(text, 'latin1');
-  return { size: converted.length, read: async (offset, length) => converted.subarray(offset, offset + length) };
+  return bufferSource(Buffer.from(text, 'latin1'));
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** A read-only TFTP server: it serves whatever `resolve` returns and knows nothing of files or machines. */
 export class TftpServer {
-  readonly #o: Required<Omit<TftpServerOptions, 'onError'>> & Pick<TftpServerOptions, 'onError'>;
-  /** Running transfers and requests still being resolved, by client address and port: one at a time each. */
-  readonly #transfers = new Map<string, { transfer: Transfer | null }>();
+  readonly #o: Settings;
+  readonly #transfers = new Map<string, Entry>();
   readonly #perClient = new Map<string, number>();
+  readonly #rate: RequestRateLimit | null;
   #socket: Socket | null = null;
+  #pool: TransferPool | null = null;
+  /** Main-thread transfers that ended and are closing their files: stop() waits for them. */
+  readonly #closing = new Set<Promise<void>>();
+  /** The address the listener is bound to; transfers bind their own ports there too. */
+  #host = '';
+  #stopping: Promise<void> | null = null;
 
   constructor(options: TftpServerOptions) {
-    this.#o = { singlePort: false, maxTransfers: 1000, maxPerClient: 64, timeoutMs: 1000, retries: 5, ...options };
+    this.#o = {
+      singlePort: false,
+      maxTransfers: 1000,
+      maxPerClient: 64,
+      requestRate: defaultRequestRate,
+      workers: availableParallelism(),
+      timeoutMs: 1000,
+      retries: 5,
+      ...options,
+    };
+    if (!Number.isInteger(this.#o.workers) || this.#o.workers < 0)
+      throw new Error(`workers must be a whole number, got ${this.#o.workers}`);
+    this.#rate = this.#o.requestRate ? new RequestRateLimit(this.#o.requestRate) : null;
   }
 
   get activeTransfers(): number {
@@ -52,49 +118,80 @@ export class TftpServer {
   }
 
   /** Takes a slot before the request is resolved, so that requests arriving together cannot pass the limits. */
-  #reserve(key: string, address: string): void {
+  #reserve(key: string, address: string, request: Buffer): Entry {
     if (this.#transfers.size >= this.#o.maxTransfers || (this.#perClient.get(address) ?? 0) >= this.#o.maxPerClient) {
       throw new TftpError(TftpErrorCode.notDefined, 'Server busy; try again later');
     }
-    this.#transfers.set(key, { transfer: null });
+    const entry: Entry = { request, running: null, transfer: null, next: null, repeat: null };
+    this.#transfers.set(key, entry);
     this.#perClient.set(address, (this.#perClient.get(address) ?? 0) + 1);
+    return entry;
   }
 
-  #release(key: string, address: string): void {
-    if (!this.#transfers.delete(key)) return;
+  #release(key: string, entry: Entry, address: string, end?: TransferEnd): void {
+    if (this.#transfers.get(key) !== entry) return;
+    this.#transfers.delete(key);
     const left = (this.#perClient.get(address) ?? 1) - 1;
     if (left > 0) this.#perClient.set(address, left);
     else this.#perClient.delete(address);
-  }
-
-  #type(): 'udp4' | 'udp6' {
-    return isIPv6(this.#o.host) ? 'udp6' : 'udp4';
+    // The same request that came after the last packet of a transfer the client finished or ended is a new one
+    // (a client asking twice from one port); one that came earlier was a retransmission.
+    const { repeat } = entry;
+    const asked = repeat && end && end.outcome !== 'timeout' && end.outcome !== 'error' && repeat.at > end.lastSentAt;
+    const later = entry.next ?? (asked ? repeat : null);
+    if (later && this.#socket && !this.#stopping) this.#onRequest(this.#socket, later.message, later.remote);
   }
 
   async start(): Promise<{ address: string; port: number }> {
-    const socket = createSocket({ type: this.#type(), ipv6Only: false });
+    const pool = this.#o.workers > 0 && !this.#o.singlePort ? await TransferPool.start(this.#o.workers, (e) => this.#o.onError?.(e)) : null;
+    const socket = createSocket({ type: socketType(this.#o.host), ipv6Only: false });
     socket.on('message', (message, remote) => this.#onListenerMessage(socket, message, remote));
     socket.on('error', (error) => this.#o.onError?.(error));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(this.#o.port, this.#o.host, () => {
-        socket.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(this.#o.port, this.#o.host, () => {
+          socket.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      await pool?.stop();
+      throw error;
+    }
     this.#socket = socket;
+    this.#pool = pool;
     const { address, port } = socket.address();
+    this.#host = address;
     return { address, port };
   }
 
-  async stop(): Promise<void> {
-    for (const { transfer } of [...this.#transfers.values()]) transfer?.end();
+  /** Stops listening, ends every transfer (each is reported) and waits for their files and sockets to close. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     const socket = this.#socket;
     this.#socket = null;
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    const closed = socket ? new Promise<void>((resolve) => socket.close(() => resolve())) : Promise.resolve();
+    for (const entry of [...this.#transfers.values()]) entry.transfer?.end('error', 'server stopped');
+    await Promise.all([closed, ...this.#closing, this.#pool?.stop()]);
+    // Requests still with the resolver are let go; they are reported when it answers.
+    this.#transfers.clear();
+    this.#perClient.clear();
   }
 
   #onListenerMessage(socket: Socket, message: Buffer, remote: RemoteInfo): void {
+    if (this.#stopping) return;
+    const running = this.#transfers.get(`${remote.address}|${remote.port}`);
+    // Past its rate a client is not answered: its own retransmission is the back-off, and a flood gets no replies.
+    if (!running && this.#rate && !this.#rate.take(remote.address)) return;
+    this.#onRequest(socket, message, remote);
+  }
+
+  #onRequest(socket: Socket, message: Buffer, remote: RemoteInfo): void {
     const key = `${remote.address}|${remote.port}`;
     const running = this.#transfers.get(key);
     if (message.length > maxRequestBytes && !running) {
@@ -105,80 +202,133 @@ export class TftpServer {
       packet = decode(message);
     } catch (error) {
       if (running) {
-        if (this.#o.singlePort) running.transfer?.receive({ op: 'error', code: 0, message: '' });
+        if (this.#o.singlePort) running.transfer?.receive({ op: 'error', code: 0, message: 'malformed packet' });
         return;
       }
       return this.#refuse(socket, remote, error);
     }
     if (running) {
-      // A repeated request (bootloaders retransmit them) belongs to the transfer already under way.
-      if (this.#o.singlePort && packet.op !== 'rrq' && packet.op !== 'wrq') running.transfer?.receive(packet);
+      // A repeated request (bootloaders retransmit them) belongs to the transfer already under way; a different one
+      // (a Pi 3 asks for its files one after the other from one port) ends it and is served next.
+      if (packet.op === 'rrq' || packet.op === 'wrq') {
+        if (!message.equals(running.request)) this.#supersede(running, message, remote);
+        else if (running.running) running.repeat = { message, remote, at: processTime() };
+      } else if (this.#o.singlePort) {
+        running.transfer?.receive(packet);
+      }
       return;
     }
     if (packet.op === 'wrq') return this.#refuse(socket, remote, new TftpError(TftpErrorCode.accessViolation, 'Writes are not supported'));
     // Stray ACK, DATA or ERROR packets at the listening port belong to no transfer: no answer.
     if (packet.op !== 'rrq') return;
+    let entry: Entry;
     try {
-      this.#reserve(key, remote.address);
+      entry = this.#reserve(key, remote.address, message);
     } catch (error) {
       return this.#refuse(socket, remote, error);
     }
-    void this.#startTransfer(socket, remote, packet).catch((error) => {
-      this.#release(key, remote.address);
-      this.#refuse(socket, remote, error);
+    void this.#startTransfer(socket, remote, packet, key, entry).catch((error) => {
+      if (!entry.next) this.#refuse(socket, remote, error);
+      this.#release(key, entry, remote.address);
     });
+  }
+
+  #supersede(entry: Entry, message: Buffer, remote: RemoteInfo): void {
+    entry.next = { message, remote };
+    entry.running?.end('aborted', 'the client sent another request from the same port');
   }
 
   #refuse(socket: Socket, remote: RemoteInfo, error: unknown): void {
     const known = error instanceof TftpError;
     if (!known) this.#o.onError?.(error);
+    if (this.#stopping) return;
     const code = known ? error.code : TftpErrorCode.notDefined;
-    const message = known ? error.message : 'Internal error';
-    socket.send(errorPacket(code, message), remote.port, remote.address, () => {});
+    const text = known ? error.message : 'Internal error';
+    socket.send(errorPacket(code, text), remote.port, remote.address, () => {});
   }
 
-  async #startTransfer(listener: Socket, remote: RemoteInfo, packet: RequestPacket): Promise<void> {
+  async #startTransfer(listener: Socket, remote: RemoteInfo, packet: RequestPacket, key: string, entry: Entry): Promise<void> {
     if (packet.mode !== 'octet' && packet.mode !== 'netascii')
       throw new TftpError(TftpErrorCode.illegalOperation, `Mode ${packet.mode} is not supported`);
     const from: TftpRemote = { address: remote.address, port: remote.port, family: remote.family as TftpRemote['family'] };
-    const path = safePath(packet.filename);
-    let source = await this.#o.resolve({ filename: packet.filename, path, mode: packet.mode, options: packet.options, remote: from });
+    const request: TftpRequest = {
+      filename: packet.filename,
+      path: safePath(packet.filename),
+      mode: packet.mode,
+      options: packet.options,
+      remote: from,
+    };
+    let source = await this.#o.resolve(request);
+    const startedAt = new Date();
+    const started = performance.now();
+    const report = (size: number, settings: { blksize: number; windowsize: number }, end: Omit<TransferEnd, 'lastSentAt'>) =>
+      this.#report({
+        request,
+        size,
+        blksize: settings.blksize,
+        windowsize: settings.windowsize,
+        startedAt,
+        durationMs: performance.now() - started,
+        ...end,
+      });
+    const unsettled = { blksize: 512, windowsize: 1 };
+    if (this.#stopping || entry.next) {
+      await source.close?.();
+      report(
+        source.size,
+        unsettled,
+        this.#stopping
+          ? { outcome: 'error', error: 'server stopped', bytes: 0 }
+          : { outcome: 'aborted', error: 'the client sent another request from the same port', bytes: 0 },
+      );
+      return this.#release(key, entry, remote.address);
+    }
+    let negotiated: ReturnType<typeof negotiate>;
     try {
       if (packet.mode === 'netascii') source = await netascii(source);
-      const { settings, oack } = negotiate(packet.options, source.size, this.#o);
-      this.#begin(listener, remote, source, settings, oack);
+      negotiated = negotiate(packet.options, source.size, this.#o);
     } catch (error) {
       await source.close?.();
+      report(source.size, unsettled, { outcome: 'error', error: message(error), bytes: 0 });
       throw error;
     }
+    const { settings, oack } = negotiated;
+    const job: TransferJob = { host: this.#host, remote: from, size: source.size, settings, oack };
+    this.#begin(listener, job, source, entry, (end) => {
+      this.#release(key, entry, remote.address, end);
+      const { lastSentAt, ...ended } = end;
+      report(source.size, settings, ended);
+    });
   }
 
-  #begin(listener: Socket, remote: RemoteInfo, source: TftpSource, settings: TransferSettings, oack: Record<string, string> | null): void {
-    const key = `${remote.address}|${remote.port}`;
-    const socket = this.#o.singlePort ? listener : createSocket({ type: this.#type(), ipv6Only: false });
-    const send = (packet: Buffer) => socket.send(packet, remote.port, remote.address);
-    const transfer = new Transfer(send, source, settings, oack, () => {
-      this.#release(key, remote.address);
-      if (socket !== listener) socket.close();
-    });
-    this.#transfers.set(key, { transfer });
-    if (socket === listener) return transfer.start();
-    socket.on('error', (error) => {
+  /** On a worker when the source can move there; else on this thread, from its own port or the listener's. */
+  #begin(listener: Socket, job: TransferJob, source: TftpSource, entry: Entry, onEnd: (end: TransferEnd) => void): void {
+    const { transferable } = source;
+    // A transferable source is read anew from its path or bytes wherever the transfer runs.
+    if (transferable) void source.close?.().catch(() => {});
+    entry.running = transferable ? (this.#pool?.run(job, transferable, onEnd) ?? null) : null;
+    if (entry.running) return;
+    const reader = transferable ? transferableReader(transferable) : sourceReader(source);
+    const onLocalEnd = (end: TransferEnd) => {
+      const closed = transfer.closed;
+      if (closed) {
+        this.#closing.add(closed);
+        void closed.then(() => this.#closing.delete(closed));
+      }
+      onEnd(end);
+    };
+    const transfer = this.#o.singlePort
+      ? runOnListener(listener, job, reader, onLocalEnd)
+      : runOnOwnPort(job, reader, onLocalEnd, (error) => this.#o.onError?.(error));
+    entry.running = transfer;
+    entry.transfer = transfer;
+  }
+
+  #report(report: TftpTransferReport): void {
+    try {
+      this.#o.onTransferEnd?.(report);
+    } catch (error) {
       this.#o.onError?.(error);
-      transfer.end();
-    });
-    socket.on('message', (message, sender) => {
-      if (sender.address !== remote.address || sender.port !== remote.port) {
-        socket.send(errorPacket(TftpErrorCode.unknownTransferId, 'Unknown transfer ID'), sender.port, sender.address, () => {});
-        return;
-      }
-      try {
-        transfer.receive(decode(message));
-      } catch {
-        send(errorPacket(TftpErrorCode.illegalOperation, 'Malformed packet'));
-        transfer.end();
-      }
-    });
-    socket.bind(0, this.#o.host, () => transfer.start());
+    }
   }
 }

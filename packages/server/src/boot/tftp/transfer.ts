@@ -1,5 +1,7 @@
-import { dataPacket, errorPacket, oackPacket, type Packet } from './packet.ts';
-import { TftpErrorCode, type TftpSource } from './types.ts';
+import type { BlockCache } from './blocks.ts';
+import { clock, processTime } from './clock.ts';
+import { errorPacket, oackPacket, type Packet } from './packet.ts';
+import { TftpErrorCode, type TftpOutcome } from './types.ts';
 
 export interface TransferSettings {
   blksize: number;
@@ -8,40 +10,56 @@ export interface TransferSettings {
   retries: number;
 }
 
+/** How a transfer ended, as far as the transfer itself knows. */
+export interface TransferEnd {
+  outcome: TftpOutcome;
+  error?: string;
+  /** File bytes the client acknowledged. */
+  bytes: number;
+  /** When the transfer last sent something, as a processTime() that compares across threads (see server.ts). */
+  lastSentAt: number;
+}
+
 /**
  * One read transfer (RFC 1350 with RFC 2347/2348/2349/7440 options). Blocks are numbered absolutely inside,
  * so the 16-bit block number may wrap. A duplicate ACK is ignored rather than answered with the next block
  * again, which is what breeds the Sorcerer's Apprentice bug; only a timeout resends.
  */
 export class Transfer {
+  /** When to retransmit (performance.now() time); the thread's clock looks at it. */
+  deadline = Number.POSITIVE_INFINITY;
+  /** Settles once the transfer has ended and closed its file. */
+  closed: Promise<void> | null = null;
   readonly #send: (packet: Buffer) => void;
-  readonly #source: TftpSource;
+  readonly #blocks: BlockCache;
+  readonly #size: number;
   readonly #settings: TransferSettings;
   readonly #oack: Record<string, string> | null;
-  readonly #onEnd: () => void;
-  readonly #finalBlock: number;
+  readonly #onEnd: (end: TransferEnd) => void;
   #acked = 0;
   #sent = 0;
+  /** performance.now() of the last window (or OACK) sent. */
+  #sentAt = 0;
   #attempt = 0;
-  #timer: NodeJS.Timeout | null = null;
-  #chain: Promise<void> = Promise.resolve();
+  /** Counts the windows begun, so that a window waiting for a read is dropped once a newer one began. */
+  #round = 0;
   #ended = false;
   #awaitingOackAck = false;
 
   constructor(
     send: (packet: Buffer) => void,
-    source: TftpSource,
+    blocks: BlockCache,
+    size: number,
     settings: TransferSettings,
     oack: Record<string, string> | null,
-    onEnd: () => void,
+    onEnd: (end: TransferEnd) => void,
   ) {
     this.#send = send;
-    this.#source = source;
+    this.#blocks = blocks;
+    this.#size = size;
     this.#settings = settings;
     this.#oack = oack;
     this.#onEnd = onEnd;
-    // A file whose size is a multiple of the block size ends with an empty block.
-    this.#finalBlock = Math.floor(source.size / settings.blksize) + 1;
   }
 
   get ended(): boolean {
@@ -49,100 +67,108 @@ export class Transfer {
   }
 
   start(): void {
+    clock.watch(this);
     if (this.#oack) {
       this.#awaitingOackAck = true;
+      const at = performance.now();
       this.#send(oackPacket(this.#oack));
-      this.#arm();
+      this.#arm(at);
     } else {
-      this.#queue(() => this.#sendWindow());
+      this.#sendWindow();
     }
   }
 
   receive(packet: Packet): void {
     if (this.#ended) return;
-    if (packet.op === 'error') return this.end();
-    if (packet.op !== 'ack') {
-      this.#send(errorPacket(TftpErrorCode.illegalOperation, 'Only ACK is expected during a read'));
-      return this.end();
-    }
+    if (packet.op === 'ack') return this.ack(packet.block);
+    if (packet.op === 'error') return this.end('aborted', packet.message);
+    this.#send(errorPacket(TftpErrorCode.illegalOperation, 'Only ACK is expected during a read'));
+    this.end('error', `the client sent ${packet.op.toUpperCase()} during a read`);
+  }
+
+  ack(block: number): void {
+    if (this.#ended) return;
     if (this.#awaitingOackAck) {
-      if (packet.block !== 0) return;
+      if (block !== 0) return;
       this.#awaitingOackAck = false;
       this.#attempt = 0;
-      return this.#queue(() => this.#sendWindow());
+      return this.#sendWindow();
     }
-    const distance = (packet.block - (this.#acked & 0xffff) + 0x10000) & 0xffff;
-    const block = this.#acked + distance;
+    const distance = (block - (this.#acked & 0xffff) + 0x10000) & 0xffff;
+    const acked = this.#acked + distance;
     // Duplicate (distance 0) or stale ACKs change nothing.
-    if (distance === 0 || block > this.#sent) return;
-    this.#acked = block;
+    if (distance === 0 || acked > this.#sent) return;
+    this.#acked = acked;
     this.#attempt = 0;
-    if (block >= this.#finalBlock) return this.end();
+    if (acked >= this.#blocks.finalBlock) return this.end('complete');
     // A whole window acknowledged, or part of one (RFC 7440): continue after the last block the client has.
-    this.#sendNext();
+    this.#sendWindow();
   }
 
-  #queue(step: () => Promise<void>): void {
-    this.#chain = this.#chain.then(step).catch(() => {
-      this.#send(errorPacket(TftpErrorCode.notDefined, 'Read error'));
-      this.end();
-    });
+  #sendWindow(): void {
+    this.#round++;
+    this.#sendFrom(this.#acked + 1, this.#round);
   }
 
-  /** Sends the next window at once when every block of it is in memory; else through the read queue. */
-  #sendNext(): void {
-    const { blksize, windowsize } = this.#settings;
-    const first = this.#acked + 1;
-    const last = Math.min(this.#acked + windowsize, this.#finalBlock);
-    const blocks: Buffer[] = [];
-    for (let block = first; block <= last; block++) {
-      const payload = this.#source.peek?.((block - 1) * blksize, blksize);
-      if (!payload) return this.#queue(() => this.#sendWindow());
-      blocks.push(payload);
+  /** Sends the window's blocks from `first` on; at a block not yet read, waits for it and goes on unless a newer window began. */
+  #sendFrom(first: number, round: number): void {
+    const last = Math.min(this.#acked + this.#settings.windowsize, this.#blocks.finalBlock);
+    const at = performance.now();
+    let block = first;
+    for (; block <= last; block++) {
+      const packet = this.#blocks.packet(block);
+      if (packet === null) break;
+      this.#send(packet);
     }
-    for (const [i, payload] of blocks.entries()) this.#send(dataPacket(first + i, payload));
-    if (last > this.#sent) this.#sent = last;
-    this.#arm();
+    if (block - 1 > this.#sent) this.#sent = block - 1;
+    this.#arm(at);
+    if (block <= last) {
+      this.#blocks.load(block, this.#acked + 1).then(
+        () => {
+          if (!this.#ended && round === this.#round) this.#sendFrom(block, round);
+        },
+        (error: unknown) => this.#readFailed(error),
+      );
+    } else {
+      this.#blocks.prefetch(last, this.#acked + 1);
+    }
   }
 
-  async #sendWindow(): Promise<void> {
+  #readFailed(error: unknown): void {
     if (this.#ended) return;
-    const { blksize, windowsize } = this.#settings;
-    const first = this.#acked + 1;
-    const last = Math.min(this.#acked + windowsize, this.#finalBlock);
-    for (let block = first; block <= last && !this.#ended; block++) {
-      const payload = await this.#source.read((block - 1) * blksize, blksize);
-      if (this.#ended) return;
-      this.#send(dataPacket(block, payload));
-      if (block > this.#sent) this.#sent = block;
+    this.#send(errorPacket(TftpErrorCode.notDefined, 'Read error'));
+    this.end('error', `read error: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  /**
+   * Waits for an ACK; each silence doubles the wait, and after the last retry the transfer is given up. `at` is read
+   * before the packets went out: on loopback the client may answer before the send returns.
+   */
+  #arm(at: number): void {
+    this.#sentAt = at;
+    this.deadline = at + this.#settings.timeoutMs * 2 ** this.#attempt;
+  }
+
+  expire(): void {
+    if (this.#ended) return;
+    if (++this.#attempt > this.#settings.retries) return this.end('timeout', `no answer after ${this.#settings.retries} retransmissions`);
+    if (this.#awaitingOackAck && this.#oack) {
+      const at = performance.now();
+      this.#send(oackPacket(this.#oack));
+      this.#arm(at);
+    } else {
+      this.#sendWindow();
     }
-    this.#arm();
   }
 
-  /** Waits for an ACK; each silence doubles the wait, and after the last retry the transfer is given up. */
-  #arm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = null;
-        if (this.#ended) return;
-        if (++this.#attempt > this.#settings.retries) return this.end();
-        if (this.#awaitingOackAck && this.#oack) {
-          this.#send(oackPacket(this.#oack));
-          this.#arm();
-        } else {
-          this.#queue(() => this.#sendWindow());
-        }
-      },
-      this.#settings.timeoutMs * 2 ** this.#attempt,
-    );
-  }
-
-  end(): void {
+  /** Ends the transfer: it sends nothing more, `onEnd` is told at once, and `closed` settles once its file is closed. */
+  end(outcome: TftpOutcome, error?: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    void this.#source.close?.().catch(() => {});
-    this.#onEnd();
+    clock.unwatch(this);
+    this.closed = this.#blocks.close().catch(() => {});
+    const bytes = Math.min(this.#acked * this.#settings.blksize, this.#size);
+    const lastSentAt = processTime(this.#sentAt);
+    this.#onEnd(error === undefined ? { outcome, bytes, lastSentAt } : { outcome, error, bytes, lastSentAt });
   }
 }

@@ -1,3 +1,9 @@
+/**
+ * A source's serializable form: a file by its path, or bytes in memory. A source that has one can be served from a
+ * worker thread; any other source is served from the main thread.
+ */
+export type TftpTransferable = { path: string } | { bytes: Uint8Array };
+
 /** What a transfer reads from: the boot resolver's answer, a file or a rendered template. */
 export interface TftpSource {
   /** Size in bytes (sent as tsize). */
@@ -7,6 +13,8 @@ export interface TftpSource {
   /** The same bytes when they are already in memory (read ahead), else null: spares the hot path a promise. */
   peek?(offset: number, length: number): Buffer | null;
   close?(): Promise<void>;
+  /** Set by fileSource and bufferSource: the same bytes in a form a worker thread can open again. */
+  transferable?: TftpTransferable;
 }
 
 export interface TftpRemote {
@@ -51,3 +59,22 @@ export class TftpError extends Error {
 }
 
 export type TftpResolver = (request: TftpRequest) => Promise<TftpSource>;
+
+/** How a transfer ended: the last block acknowledged, an ERROR from the client, the client gone silent, or a failure. */
+export type TftpOutcome = 'complete' | 'aborted' | 'timeout' | 'error';
+
+/** Told once for every transfer whose request the resolver answered (TftpServerOptions.onTransferEnd). */
+export interface TftpTransferReport {
+  request: TftpRequest;
+  /** The size served (after netascii conversion). */
+  size: number;
+  /** File bytes the client acknowledged. */
+  bytes: number;
+  blksize: number;
+  windowsize: number;
+  startedAt: Date;
+  durationMs: number;
+  outcome: TftpOutcome;
+  /** The client's error message (aborted), or ours (timeout, error). */
+  error?: string;
+}
