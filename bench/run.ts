@@ -22,11 +22,13 @@ import {
 } from './lib.ts';
 import { benchList } from './list.ts';
 import { benchStartup } from './startup.ts';
+import { benchTftpOnce } from './tftp.ts';
 
 const benches = {
   enroll: (kind: DbKind, pgUrl: string) => benchEnroll(kind, { pgUrl }),
   list: (kind: DbKind, pgUrl: string) => benchList(kind, { pgUrl }),
   startup: (kind: DbKind, pgUrl: string) => benchStartup(kind, { pgUrl }),
+  tftp: (kind: DbKind) => benchTftpOnce(kind),
 };
 type BenchName = keyof typeof benches;
 

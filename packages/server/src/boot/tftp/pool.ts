@@ -54,7 +54,9 @@ export class TransferPool {
   }
 
   async #spawn(): Promise<Member> {
-    const worker = new Worker(workerUrl, { name: 'tftp-transfers' });
+    // A small young generation: every datagram dgram receives is a 64 KiB malloc shrunk to its size, and until a
+    // scavenge frees the Buffer the allocator cannot reuse the hole, so a large young generation costs RSS.
+    const worker = new Worker(workerUrl, { name: 'tftp-transfers', resourceLimits: { maxYoungGenerationSizeMb: 1 } });
     const member: Member = { worker, alive: true, ends: new Map(), stopped: () => {} };
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'end') {
