@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { before, test } from 'node:test';
 import { eachDatabase } from '../support/harness.ts';
 import { eventually, sha256, tftpGet, treeFiles } from './support.ts';
@@ -141,6 +142,30 @@ eachDatabase(
       assert.equal(list.items.length, 2);
       assert.ok(list.total >= 5);
       assert.ok(list.next_cursor);
+    });
+
+    test('PXE ROMs get iPXE binaries by their published names, filed under the machine iPXE then names', async () => {
+      const binary = existsSync('/usr/lib/ipxe/undionly.kpxe') ? readFileSync('/usr/lib/ipxe/undionly.kpxe') : Buffer.alloc(70_000, 9);
+      const [file] = await treeFiles(h(), { 'undionly.kpxe': binary });
+      assert.equal(
+        (await h().request('PUT', '/api/v1/artifact-names/undionly.kpxe', { body: { sha256: file.sha256 } })).status < 300,
+        true,
+      );
+      const got = await tftpGet(port, 'undionly.kpxe');
+      assert.equal(got.code, 0, got.stderr);
+      assert.deepEqual(got.data, binary);
+      assert.notEqual((await tftpGet(port, 'ipxe.efi')).code, 0);
+      // The ROM's fetch comes from the address that then asks /ipxe: it lands in that machine's timeline.
+      const mac = '52:54:00:aa:00:01';
+      // The transfer is reported when its last ACK arrives, which may be a moment after curl exits: ask until filed.
+      const paths = await eventually(async () => {
+        await h().request('GET', `/ipxe?mac=${encodeURIComponent(mac)}`, { token: null });
+        const [session] = (await h().request('GET', `/api/v1/machines/mac:${mac}/boot-sessions`)).body.items;
+        const detail = (await h().request('GET', `/api/v1/boot-sessions/${session.id}`)).body;
+        const all: string[] = detail.timeline.map((r: { door: string; path: string }) => `${r.door} ${r.path.split('?')[0]}`);
+        return all.includes('tftp undionly.kpxe') ? all : null;
+      }, 'the ROM fetch in the timeline');
+      assert.equal(paths.at(-1), 'ipxe /ipxe');
     });
 
     test('bad input changes nothing', async () => {
