@@ -21,6 +21,7 @@ import {
   wasInterrupted,
 } from './lib.ts';
 import { benchList } from './list.ts';
+import { benchPiStorm } from './pi-storm.ts';
 import { benchStartup } from './startup.ts';
 import { benchTftpOnce } from './tftp.ts';
 
@@ -29,6 +30,7 @@ const benches = {
   list: (kind: DbKind, pgUrl: string) => benchList(kind, { pgUrl }),
   startup: (kind: DbKind, pgUrl: string) => benchStartup(kind, { pgUrl }),
   tftp: (kind: DbKind) => benchTftpOnce(kind),
+  'pi-storm': (kind: DbKind, pgUrl: string) => benchPiStorm(kind, { pgUrl }),
 };
 type BenchName = keyof typeof benches;
 
