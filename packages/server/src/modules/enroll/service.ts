@@ -94,7 +94,7 @@ export class EnrollService {
           fleet_seq: null,
           facts: facts ?? '{}',
           nixos_config: '',
-        pi_tree: null,
+          pi_tree: null,
           enrolled_at: time,
           last_seen_at: time,
           created_at: time,
