@@ -1,6 +1,6 @@
 // muster's TFTP server alone in its own process, for bench/tftp.ts: a TftpServer with a directoryResolver.
 // node bench/tftp-server.ts --root DIR [--host 127.0.0.1] [--port 0] [--workers N] [--max-per-client N]
-//   [--request-rate BURST/PERSECOND|off]
+//   [--request-rate BURST/PERSECOND|off] [--busy-poll-us N]
 // Prints one JSON line {"port": N} once it listens; stops on SIGTERM or SIGINT.
 import { parseArgs } from 'node:util';
 import { directoryResolver } from '../packages/server/src/boot/tftp/directory.ts';
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     'max-per-client': { type: 'string' },
     'request-rate': { type: 'string' },
+    'busy-poll-us': { type: 'string' },
   },
   strict: true,
 });
@@ -39,6 +40,7 @@ const server = new TftpServer({
   ...(values.workers === undefined ? {} : { workers: count('workers', values.workers) }),
   ...(values['max-per-client'] === undefined ? {} : { maxPerClient: count('max-per-client', values['max-per-client']) }),
   ...(values['request-rate'] === undefined ? {} : { requestRate: requestRate(values['request-rate']) }),
+  ...(values['busy-poll-us'] === undefined ? {} : { busyPollUs: count('busy-poll-us', values['busy-poll-us']) }),
   onError: (error) => console.error(`tftp: ${error instanceof Error ? error.message : String(error)}`),
 });
 const { port } = await server.start();

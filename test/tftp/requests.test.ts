@@ -212,7 +212,28 @@ describe('request rate per client address', () => {
   });
 });
 
-describe('workers', () => {
+describe('workers and polling', () => {
+  test('a bad busyPollUs is refused with a clear error', () => {
+    assert.throws(
+      () => new TftpServer({ host: '127.0.0.1', port: 0, resolve: async () => bufferSource(Buffer.alloc(0)), busyPollUs: -5 }),
+      /busyPollUs/,
+    );
+  });
+
+  for (const busyPollUs of [0, 100_000]) {
+    test(`with busyPollUs ${busyPollUs} (never, or a poll longer than any round trip) files arrive whole`, async () => {
+      const t = await startTftp({ busyPollUs });
+      const c = await RawClient.open(t);
+      try {
+        assert.deepEqual((await rawGet(c, 'big.bin', { blksize: '1468' })).content, fixtureFiles['big.bin']);
+        assert.deepEqual((await rawGet(c, 'ten-blocks.bin')).content, fixtureFiles['ten-blocks.bin']);
+      } finally {
+        c.close();
+        await t.stop();
+      }
+    });
+  }
+
   test('a bad worker count is refused with a clear error', () => {
     assert.throws(
       () => new TftpServer({ host: '127.0.0.1', port: 0, resolve: async () => bufferSource(Buffer.alloc(0)), workers: -1 }),

@@ -67,6 +67,8 @@ interface Chunk {
   index: number;
   buffer: Buffer | null;
   packets: Buffer[];
+  /** The views of a buffer of whole blocks (packets, payloads), kept while the buffer is reused. */
+  views: { packets: Buffer[]; payloads: Buffer[] } | null;
   loading: Promise<void> | null;
 }
 
@@ -101,7 +103,7 @@ export class BlockCache {
   }
 
   #empty(): Chunk {
-    return { index: -1, buffer: null, packets: [], loading: null };
+    return { index: -1, buffer: null, packets: [], views: null, loading: null };
   }
 
   #chunkOf(block: number): number {
@@ -139,27 +141,38 @@ export class BlockCache {
     if (free) this.#fill(free, index)?.catch(() => {});
   }
 
-  /** Lays out the chunk's DATA packets (headers written now) and reads the payloads into them. */
+  /** The DATA packets of `count` blocks from `first` laid out in `buffer` (opcodes written), and their payloads. */
+  #views(buffer: Buffer, first: number, count: number): { packets: Buffer[]; payloads: Buffer[] } {
+    const slot = this.#blksize + 4;
+    const packets: Buffer[] = [];
+    const payloads: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const start = i * slot;
+      const length = Math.max(0, Math.min(this.#blksize, this.#size - (first + i - 1) * this.#blksize));
+      buffer.writeUInt16BE(Opcode.data, start);
+      packets.push(buffer.subarray(start, start + 4 + length));
+      if (length > 0) payloads.push(buffer.subarray(start + 4, start + 4 + length));
+    }
+    return { packets, payloads };
+  }
+
+  /** Lays out the chunk's DATA packets (block numbers written now) and reads the payloads into them. */
   #fill(chunk: Chunk, index: number): Promise<void> | null {
     const first = index * this.#perChunk + 1;
     const count = Math.min(this.#perChunk, this.#finalBlock - first + 1);
     const slot = this.#blksize + 4;
     if (!chunk.buffer || !this.#canReuse()) {
       chunk.buffer = Buffer.allocUnsafe(Math.min(this.#perChunk, this.#finalBlock) * slot);
+      chunk.views = null;
     }
     const buffer = chunk.buffer;
-    const packets: Buffer[] = [];
-    const payloads: Buffer[] = [];
-    let expected = 0;
-    for (let i = 0; i < count; i++) {
-      const start = i * slot;
-      const length = Math.max(0, Math.min(this.#blksize, this.#size - (first + i - 1) * this.#blksize));
-      buffer.writeUInt16BE(Opcode.data, start);
-      buffer.writeUInt16BE((first + i) & 0xffff, start + 2);
-      packets.push(buffer.subarray(start, start + 4 + length));
-      if (length > 0) payloads.push(buffer.subarray(start + 4, start + 4 + length));
-      expected += length;
-    }
+    const whole = count === this.#perChunk && (first + count - 1) * this.#blksize <= this.#size;
+    // A chunk of whole blocks in a reused buffer has the same views as before: only the block numbers change.
+    const views = whole && chunk.views ? chunk.views : this.#views(buffer, first, count);
+    if (whole) chunk.views = views;
+    for (let i = 0; i < count; i++) buffer.writeUInt16BE((first + i) & 0xffff, i * slot + 2);
+    const { packets, payloads } = views;
+    const expected = Math.max(0, Math.min(count * this.#blksize, this.#size - (first - 1) * this.#blksize));
     chunk.index = index;
     chunk.packets = packets;
     // A file that shrank since its size was taken must not send the stale bytes left in a reused buffer.

@@ -14,6 +14,25 @@ export const tickMs = 20;
 class RetransmitClock {
   readonly #watched = new Set<Deadline>();
   #timer: NodeJS.Timeout | null = null;
+  #pollUntil = 0;
+  #polling = false;
+
+  /**
+   * Keeps this thread's event loop polling its sockets instead of sleeping until `until` (a performance.now()
+   * time): a pending setImmediate makes libuv poll without waiting. Waking a sleeping thread costs more than a
+   * fast client's whole round trip (on loopback or a fast link), so a transfer asks for this only then.
+   */
+  pollUntil(until: number): void {
+    if (until > this.#pollUntil) this.#pollUntil = until;
+    if (this.#polling) return;
+    this.#polling = true;
+    setImmediate(this.#poll);
+  }
+
+  readonly #poll = (): void => {
+    if (performance.now() < this.#pollUntil) setImmediate(this.#poll);
+    else this.#polling = false;
+  };
 
   watch(item: Deadline): void {
     this.#watched.add(item);

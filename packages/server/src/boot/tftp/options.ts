@@ -12,8 +12,18 @@ function integer(value: string): number | null {
  * Settles the options a read request asked for (RFC 2347/2348/2349/7440). Returns the transfer settings and
  * the options to acknowledge (null: send no OACK). Unknown options are left out of the OACK, as RFC 2347 asks.
  */
-export function negotiate(requested: Record<string, string>, size: number, defaults: { timeoutMs: number; retries: number }) {
-  const settings: TransferSettings = { blksize: defaultBlksize, windowsize: 1, timeoutMs: defaults.timeoutMs, retries: defaults.retries };
+export function negotiate(
+  requested: Record<string, string>,
+  size: number,
+  defaults: { timeoutMs: number; retries: number; busyPollMs: number },
+) {
+  const settings: TransferSettings = {
+    blksize: defaultBlksize,
+    windowsize: 1,
+    timeoutMs: defaults.timeoutMs,
+    retries: defaults.retries,
+    busyPollMs: defaults.busyPollMs,
+  };
   const accepted: Record<string, string> = {};
   if ('blksize' in requested) {
     const value = integer(requested.blksize);

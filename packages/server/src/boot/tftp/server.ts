@@ -38,6 +38,11 @@ export interface TftpServerOptions {
   workers?: number;
   timeoutMs?: number;
   retries?: number;
+  /**
+   * After an ACK from a client whose round trip is shorter than this, the thread polls this long instead of
+   * sleeping (default 100 µs; 0: never). See docs/tftp.md.
+   */
+  busyPollUs?: number;
   /** Told of failures that are the server's, not the client's. */
   onError?: (error: unknown) => void;
   /** Told once of every transfer whose request the resolver answered, however it ended. */
@@ -106,8 +111,10 @@ export class TftpServer {
       workers: availableParallelism(),
       timeoutMs: 1000,
       retries: 5,
+      busyPollUs: 100,
       ...options,
     };
+    if (!(this.#o.busyPollUs >= 0)) throw new Error(`busyPollUs must be 0 or more, got ${this.#o.busyPollUs}`);
     if (!Number.isInteger(this.#o.workers) || this.#o.workers < 0)
       throw new Error(`workers must be a whole number, got ${this.#o.workers}`);
     this.#rate = this.#o.requestRate ? new RequestRateLimit(this.#o.requestRate) : null;
@@ -286,7 +293,7 @@ export class TftpServer {
     let negotiated: ReturnType<typeof negotiate>;
     try {
       if (packet.mode === 'netascii') source = await netascii(source);
-      negotiated = negotiate(packet.options, source.size, this.#o);
+      negotiated = negotiate(packet.options, source.size, { ...this.#o, busyPollMs: this.#o.busyPollUs / 1000 });
     } catch (error) {
       await source.close?.();
       report(source.size, unsettled, { outcome: 'error', error: message(error), bytes: 0 });

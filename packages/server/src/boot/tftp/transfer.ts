@@ -8,6 +8,8 @@ export interface TransferSettings {
   windowsize: number;
   timeoutMs: number;
   retries: number;
+  /** Poll this long after an ACK when the client's round trip is shorter (see clock.pollUntil); 0: never. */
+  busyPollMs: number;
 }
 
 /** How a transfer ended, as far as the transfer itself knows. */
@@ -40,6 +42,8 @@ export class Transfer {
   #sent = 0;
   /** performance.now() of the last window (or OACK) sent. */
   #sentAt = 0;
+  /** The client's round trip (send to ACK), smoothed; starts high, so that polling is earned. */
+  #roundTrip = Number.POSITIVE_INFINITY;
   #attempt = 0;
   /** Counts the windows begun, so that a window waiting for a read is dropped once a newer one began. */
   #round = 0;
@@ -88,6 +92,13 @@ export class Transfer {
 
   ack(block: number): void {
     if (this.#ended) return;
+    const { busyPollMs } = this.#settings;
+    if (busyPollMs > 0) {
+      const now = performance.now();
+      const sample = now - this.#sentAt;
+      this.#roundTrip = this.#roundTrip === Number.POSITIVE_INFINITY ? sample : this.#roundTrip * 0.875 + sample * 0.125;
+      if (this.#roundTrip < busyPollMs) clock.pollUntil(now + busyPollMs);
+    }
     if (this.#awaitingOackAck) {
       if (block !== 0) return;
       this.#awaitingOackAck = false;
