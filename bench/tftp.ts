@@ -123,7 +123,7 @@ function forkingCpu(pid: number): () => number {
       mkdirSync(group);
       writeFileSync(join(group, 'cgroup.procs'), String(pid));
       read(group);
-      onCleanup(() => rmdirSync(group));
+      onCleanup(() => removeGroup(dir, group));
       return () => {
         try {
           return read(group);
@@ -138,6 +138,16 @@ function forkingCpu(pid: number): () => number {
     }
   }
   return () => Number.NaN;
+}
+
+/** Moves what is left in the group (a child still exiting) back to the root group, then removes it. */
+function removeGroup(parent: string, group: string): void {
+  for (const pid of readFileSync(join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+    try {
+      writeFileSync(join(parent, 'cgroup.procs'), pid);
+    } catch {}
+  }
+  rmdirSync(group);
 }
 
 function usageUsec(group: string): number {

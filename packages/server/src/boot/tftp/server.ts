@@ -33,14 +33,15 @@ export interface TftpServerOptions {
   requestRate?: RequestRate | null;
   /**
    * Worker threads for transfers whose source is transferable (fileSource, bufferSource); other sources, and every
-   * transfer in singlePort mode, run on the main thread. 0: all on the main thread. Default: one per core.
+   * transfer in singlePort mode, run on the main thread. 0: all on the main thread. Default: one per core, at most 4.
    */
   workers?: number;
   timeoutMs?: number;
   retries?: number;
   /**
    * After an ACK from a client whose round trip is shorter than this, the thread polls this long instead of
-   * sleeping (default 100 µs; 0: never). See docs/tftp.md.
+   * sleeping (0, the default: never). It doubles one fast client's speed on an idle machine and costs speed on a
+   * busy one: see docs/tftp.md.
    */
   busyPollUs?: number;
   /** Told of failures that are the server's, not the client's. */
@@ -108,10 +109,11 @@ export class TftpServer {
       maxTransfers: 1000,
       maxPerClient: 64,
       requestRate: defaultRequestRate,
-      workers: availableParallelism(),
+      // Each thread costs about 25 MB; past a few, the sends and the kernel's delivery are what limit.
+      workers: Math.min(availableParallelism(), 4),
       timeoutMs: 1000,
       retries: 5,
-      busyPollUs: 100,
+      busyPollUs: 0,
       ...options,
     };
     if (!(this.#o.busyPollUs >= 0)) throw new Error(`busyPollUs must be 0 or more, got ${this.#o.busyPollUs}`);
