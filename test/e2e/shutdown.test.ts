@@ -24,7 +24,8 @@ for (const kind of databaseKinds) {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'late', password: 'correct horse battery' }),
     }).catch(() => null);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Close once the login is inside its handler (a busy machine may take a while to deliver it).
+    for (let i = 0; i < 2000 && muster.app.handlersRunning() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 1));
     await muster.close();
     await login;
     const db = openDatabase(config.database);

@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Resolves once no route handler runs (or after `timeoutMs`); used before the database closes. */
     handlersDone(timeoutMs: number): Promise<void>;
+    /** Route handlers running now. */
+    handlersRunning(): number;
   }
   interface FastifyContextConfig {
     /** The policy action a route needs, or 'public'. Every route must name one. */
