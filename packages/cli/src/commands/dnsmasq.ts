@@ -15,7 +15,6 @@ import {
   parsePort,
   parseSubnet,
   renderDnsmasqConfig,
-  type Subnet,
 } from '../dnsmasq/config.ts';
 import { PiDirectoryMaterialiser } from '../dnsmasq/materialise.ts';
 import { defaultSerialPattern, normalizeRoot, parseSerialPattern } from '../dnsmasq/pi-serial.ts';
@@ -24,19 +23,7 @@ import { startDnsmasqWatch, type WatchEvent } from '../dnsmasq/watch.ts';
 import { printNote, printText } from '../output.ts';
 import { globalOptions, resolveConnection } from '../session.ts';
 
-interface ConfigOptions {
-  subnet: Subnet;
-  musterHost: string;
-  httpPort: number;
-  tftpPort: number;
-  interface?: string;
-  pi: boolean;
-  tftpLocal?: string;
-  logFile?: string;
-  biosFile: string;
-  uefiFile: string;
-  arm64File: string;
-}
+type ConfigOptions = Omit<DnsmasqConfigOptions, 'version'>;
 
 interface WatchOptions {
   log: string;
