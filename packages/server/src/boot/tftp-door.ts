@@ -1,6 +1,6 @@
 import type { BootRecord, BootTimeline } from '../modules/boot/timeline.ts';
 import { isPiSerial, type PiFile, type PiService } from '../modules/pi/service.ts';
-import { fileSource } from './tftp/directory.ts';
+import { bufferSource, fileSource } from './tftp/directory.ts';
 import { TftpError, TftpErrorCode, type TftpRequest, type TftpResolver, type TftpSource } from './tftp/types.ts';
 
 /** What the TFTP door needs of the artifact store: published names (iPXE binaries) and blob files. */
@@ -17,14 +17,6 @@ export interface TransferEnd {
   startedAt: Date;
   outcome: 'complete' | 'aborted' | 'timeout' | 'error';
   error?: string;
-}
-
-function memorySource(bytes: Buffer): TftpSource {
-  return {
-    size: bytes.length,
-    peek: (offset, length) => bytes.subarray(offset, offset + length),
-    read: async (offset, length) => bytes.subarray(offset, offset + length),
-  };
 }
 
 const outcomeStatus = { complete: 'ok', aborted: 'aborted', timeout: 'timeout', error: 'error' } as const;
@@ -79,7 +71,7 @@ export class TftpDoor {
   }
 
   #source(file: PiFile): Promise<TftpSource> | TftpSource {
-    return 'blob' in file ? fileSource(file.blob) : memorySource(file.bytes);
+    return 'blob' in file ? fileSource(file.blob) : bufferSource(file.bytes);
   }
 
   /** Called by the TFTP server once per transfer that started. */
