@@ -16,7 +16,13 @@ async function startServe(dataDir: string): Promise<RunningServe> {
     env: { ...process.env, MUSTER_BUILDER_COMMAND: undefined },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => resolve(code));
+    child.on('error', (error) => {
+      stderr += error.message;
+      resolve(null);
+    });
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
@@ -136,6 +142,7 @@ describe('muster against a running server', () => {
       env: { ...process.env, MUSTER_CONFIG_DIR: configDir, MUSTER_SERVER: undefined, MUSTER_TOKEN: undefined },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    follower.on('error', (error) => assert.fail(`muster machine events --follow could not start: ${error.message}`));
     try {
       const lines = createInterface({ input: follower.stdout });
       const seen: { type: string; reason: string; id: number }[] = [];

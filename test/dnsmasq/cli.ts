@@ -14,6 +14,9 @@ function environment(options: CliOptions): NodeJS.ProcessEnv {
 /** Starts `muster dnsmasq ARGS` as a process of its own, isolated from the caller's login; the caller ends it. */
 export function startDnsmasqCli(args: string[], options: CliOptions = {}): ChildProcessWithoutNullStreams {
   const child = spawn(process.execPath, [mainPath, 'dnsmasq', ...args], { env: environment(options), stdio: ['pipe', 'pipe', 'pipe'] });
+  // Reported where the caller reads: on stderr, and the exit that follows ends any wait on it.
+  child.on('error', (error) => child.stderr.emit('data', Buffer.from(`muster dnsmasq could not start: ${error.message}\n`)));
+  child.stdin.on('error', () => {});
   child.stdin.end(options.input ?? '');
   return child;
 }

@@ -18,6 +18,7 @@ import { after, before, test } from 'node:test';
 import { treeFiles } from '../boot/support.ts';
 import { tempDir } from '../cli/cli-process.ts';
 import { eachDatabase } from '../support/harness.ts';
+import { missingToolMessage } from '../tools/list.ts';
 import { runDnsmasqCli, startDnsmasqCli } from './cli.ts';
 
 const firmware = Buffer.from('start4.elf firmware bytes '.repeat(4000));
@@ -263,6 +264,7 @@ eachDatabase(
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       const dnsmasqErrors: string[] = [];
+      dnsmasq.on('error', (error) => dnsmasqErrors.push(`${missingToolMessage('dnsmasq', 'cannot run')} (${error.message})`));
       lines(dnsmasq.stderr, dnsmasqErrors);
       t.after(() => {
         if (dnsmasq.exitCode === null) dnsmasq.kill('SIGTERM');
@@ -278,6 +280,7 @@ eachDatabase(
         const look = () => readFileSync(log, 'utf8').includes(`TFTP root is ${root}`) && finish(true);
         const logWatcher = watch(log, look);
         dnsmasq.on('exit', () => finish(false));
+        dnsmasq.on('error', () => finish(false));
         look();
       });
       assert.ok(started, `dnsmasq did not start: ${dnsmasqErrors.join(' ')}`);

@@ -8,6 +8,7 @@ import { tftpGet } from '../../packages/cli/src/sim/tftp-client.ts';
 import { directoryResolver } from '../../packages/server/src/boot/tftp/directory.ts';
 import { TftpServer } from '../../packages/server/src/boot/tftp/server.ts';
 import type { TftpRequest } from '../../packages/server/src/boot/tftp/types.ts';
+import { missingToolMessage } from '../tools/list.ts';
 
 export interface TftpPeer {
   name: 'muster' | 'tftpd-hpa';
@@ -61,12 +62,18 @@ export async function startTftpdHpa(root: string): Promise<TftpPeer> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let output = '';
+  let spawnError: Error | undefined;
+  child.on('error', (error) => (spawnError = error));
   child.stderr?.on('data', (chunk) => (output += chunk));
   const stop = async () => {
+    if (spawnError) return;
     if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
+    const stubborn = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited(child);
+    clearTimeout(stubborn);
   };
   for (let attempt = 0; attempt < 50; attempt++) {
+    if (spawnError) throw new Error(`${missingToolMessage('in.tftpd', 'cannot run')} (${spawnError.message})`);
     if (child.exitCode !== null) throw new Error(`in.tftpd exited with ${child.exitCode}: ${output}`);
     const probe = await tftpGet({ host: '127.0.0.1', port, filename: 'no-such-file', retransmitMs: 50, fileTimeoutMs: 200 });
     if (probe.firstReply !== null) return { name: 'tftpd-hpa', host: '127.0.0.1', port, stop };

@@ -30,10 +30,13 @@ export async function spawnServer(dataDir: string, env: Record<string, string | 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let spawnError: Error | undefined;
+  child.on('error', (error) => (spawnError = error));
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
+    if (spawnError) throw new Error(`muster serve could not start: ${spawnError.message}`);
     if (child.exitCode !== null) throw new Error(`muster serve exited with ${child.exitCode}:\n${output}`);
     const ready = await fetch(`${url}/readyz`).then(
       (r) => r.ok,
@@ -50,5 +53,8 @@ export async function spawnServer(dataDir: string, env: Record<string, string | 
 export function exited(child: ChildProcess): Promise<number | string> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
   if (child.signalCode !== null) return Promise.resolve(child.signalCode);
-  return new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal ?? -1)));
+  return new Promise((r) => {
+    child.once('exit', (code, signal) => r(code ?? signal ?? -1));
+    child.once('error', (error) => child.pid === undefined && r(error.message));
+  });
 }

@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { testTool } from '../tools/list.ts';
 
 export const qemuBinary = 'qemu-system-x86_64';
 
 const setpriv = '/usr/bin/setpriv';
 
-const installHint = 'apt-get install qemu-system-x86 ipxe-qemu';
+const installHint = `apt-get install ${testTool('qemu-system-x86_64').package} ${testTool('iPXE ROM for QEMU').package}`;
 
 /**
  * Why the QEMU tests cannot run here, or undefined when they can. In CI (CI=true) a missing QEMU is not a

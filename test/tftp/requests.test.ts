@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { bufferSource } from '../../packages/server/src/boot/tftp/directory.ts';
 import { TftpServer } from '../../packages/server/src/boot/tftp/server.ts';
 import type { TftpSource } from '../../packages/server/src/boot/tftp/types.ts';
+import { missingToolMessage } from '../tools/list.ts';
 import {
   eachThreadMode,
   fixtureFiles,
@@ -34,10 +35,15 @@ function tftpHpaSession(port: number, commands: string[]): Promise<{ code: numbe
       output += chunk.toString();
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, output: `${missingToolMessage('tftp', 'cannot run')} (${error.message})` });
+    });
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });
+    child.stdin.on('error', () => {}); // EPIPE when tftp could not start; the 'error' above reports it
     child.stdin.end(`${['binary', ...commands, 'quit'].join('\n')}\n`);
   });
 }
