@@ -142,6 +142,7 @@ describe('muster --help', () => {
       groups.sort(),
       [
         'artifact',
+        'backup',
         'boot',
         'dnsmasq',
         'fleet',

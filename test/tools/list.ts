@@ -37,6 +37,7 @@ export const testTools: readonly TestTool[] = [
     package: 'ipxe-qemu',
     usedBy: 'QEMU iPXE boot test',
   },
+  { name: 'systemd-analyze', path: '/usr/bin/systemd-analyze', kind: 'program', package: 'systemd', usedBy: 'systemd unit check' },
   { name: 'undionly.kpxe', path: '/usr/lib/ipxe/undionly.kpxe', kind: 'file', package: 'ipxe', usedBy: 'iPXE binaries over TFTP' },
 ];
 

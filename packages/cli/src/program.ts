@@ -1,6 +1,7 @@
 import { Command, type Command as CommandType, Option } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { artifactCommand } from './commands/artifact.ts';
+import { backupCommand } from './commands/backup.ts';
 import { bootCommand } from './commands/boot.ts';
 import { dnsmasqCommand } from './commands/dnsmasq.ts';
 import { fleetCommand } from './commands/fleet.ts';
@@ -56,6 +57,7 @@ export function buildProgram(): CommandType {
   for (const command of [
     serveCommand(),
     migrateCommand(),
+    backupCommand(),
     loginCommand(),
     logoutCommand(),
     userCommand(),
