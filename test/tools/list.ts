@@ -38,6 +38,7 @@ export const testTools: readonly TestTool[] = [
     usedBy: 'QEMU iPXE boot test',
   },
   { name: 'systemd-analyze', path: '/usr/bin/systemd-analyze', kind: 'program', package: 'systemd', usedBy: 'systemd unit check' },
+  { name: 'promtool', path: '/usr/bin/promtool', kind: 'program', package: 'prometheus', usedBy: 'metrics format check' },
   { name: 'undionly.kpxe', path: '/usr/lib/ipxe/undionly.kpxe', kind: 'file', package: 'ipxe', usedBy: 'iPXE binaries over TFTP' },
 ];
 

@@ -2,6 +2,7 @@ import { jobStates, machineStates } from '@muster/contract';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricSources {
+  version: string;
   machinesByState(): Promise<Record<string, number>>;
   jobsByState(): Promise<Record<string, number>>;
 }
@@ -11,12 +12,28 @@ export interface Metrics {
   httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   enrollments: Counter<'result'>;
   jobsFinished: Counter<'type' | 'result'>;
+  tftpTransfers: Counter<'outcome'>;
+  tftpBytes: Counter;
+  bootRequests: Counter<'door' | 'outcome'>;
+  artifactBytes: Counter;
 }
+
+// prom-client also reports active handles, requests and resources as gauges named *_total, a suffix the
+// exposition format keeps for counters (promtool refuses them); the same figures stay without the suffix.
+const misnamedDefaults = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /** One registry per server: request latency, enrollments, and machines and jobs counted at scrape time. */
 export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'muster_process_' });
+  // The standard process_* and nodejs_* names, which stock Node.js dashboards expect.
+  collectDefaultMetrics({ register: registry });
+  for (const name of misnamedDefaults) registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'muster_build_info',
+    help: 'Always 1; the labels say which muster and which Node.js run',
+    labelNames: ['version', 'node'] as const,
+    registers: [registry],
+  }).set({ version: sources.version, node: process.versions.node }, 1);
   const httpDuration = new Histogram({
     name: 'muster_http_request_duration_seconds',
     help: 'HTTP request latency by route',
@@ -56,5 +73,23 @@ export function createMetrics(sources: MetricSources): Metrics {
       for (const state of jobStates) this.set({ state }, counts[state] ?? 0);
     },
   });
-  return { registry, httpDuration, enrollments, jobsFinished };
+  const tftpTransfers = new Counter({
+    name: 'muster_tftp_transfers_total',
+    help: 'TFTP transfers ended, by outcome (ok, not_found, refused, aborted, timeout, error)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const tftpBytes = new Counter({ name: 'muster_tftp_sent_bytes_total', help: 'Bytes of file data sent over TFTP', registers: [registry] });
+  const bootRequests = new Counter({
+    name: 'muster_boot_requests_total',
+    help: 'Boot requests of machines, by door (pi, ipxe, tftp, http) and outcome',
+    labelNames: ['door', 'outcome'] as const,
+    registers: [registry],
+  });
+  const artifactBytes = new Counter({
+    name: 'muster_artifact_sent_bytes_total',
+    help: 'Bytes of artifacts sent over HTTP',
+    registers: [registry],
+  });
+  return { registry, httpDuration, enrollments, jobsFinished, tftpTransfers, tftpBytes, bootRequests, artifactBytes };
 }
