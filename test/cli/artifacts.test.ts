@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Harness, startHarness } from '../support/harness.ts';
-import { runCli, tempDir } from './cli-process.ts';
+import { runCli, runCliOnTerminal, tempDir } from './cli-process.ts';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
@@ -153,5 +153,20 @@ describe('muster artifact against a real server', () => {
     const refused = await cli(['artifact', 'add', join(dir, 'ipxe.efi'), '--name', 'other.efi'], viewer);
     assert.equal(refused.code, 5, refused.stderr);
     assert.match(refused.stderr, /^muster: Role viewer may not artifact write/);
+  });
+
+  test('on a terminal, add and get show progress with rate and time taken; piped, they do not', async () => {
+    const path = join(dir, 'kernel8.img');
+    await writeFile(path, randomBytes(48 * 1024 * 1024));
+    const added = await runCliOnTerminal(['artifact', 'add', path], { env });
+    assert.equal(added.code, 0, added.stdout);
+    assert.match(added.stdout, new RegExp(`\\ruploading ${path}: 100% 48\\.0 MiB of 48\\.0 MiB, [\\d.]+ [KMG]iB/s, in \\d+s *\\r?\\n`));
+    const output = join(dir, 'kernel8.copy');
+    const sha = sha256(await readFile(path));
+    const fetched = await runCliOnTerminal(['artifact', 'get', sha, '-o', output], { env });
+    assert.equal(fetched.code, 0, fetched.stdout);
+    assert.match(fetched.stdout, /\rdownloading kernel8\.img: 100% 48\.0 MiB of 48\.0 MiB, [\d.]+ [KMG]iB\/s, in \d+s/);
+    const piped = await cli(['artifact', 'add', path, '--always']);
+    assert.equal(piped.stderr, `uploaded ${path}\n`);
   });
 });

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testTool } from '../tools/list.ts';
 
 export const mainPath = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'main.ts');
 
@@ -29,9 +30,8 @@ export function tempDir(prefix = 'muster-cli-'): string {
   return dir;
 }
 
-/** Runs `muster ARGS` as a person would (a new process), isolated from the caller's login and server. */
-export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const env: Record<string, string | undefined> = {
+function cliEnv(options: CliOptions): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     MUSTER_SERVER: undefined,
     MUSTER_TOKEN: undefined,
@@ -40,8 +40,26 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     MUSTER_CONFIG_DIR: tempDir('muster-config-'),
     MUSTER_TFTP_LISTEN: 'off',
     ...options.env,
-  };
-  const child = spawn(process.execPath, [mainPath, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  } as NodeJS.ProcessEnv;
+}
+
+const shellQuote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+
+/** Runs `muster ARGS` on a pseudo-terminal (util-linux `script`), as in a person's shell: stdout and stderr arrive together. */
+export function runCliOnTerminal(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const command = [process.execPath, mainPath, ...args].map(shellQuote).join(' ');
+  return collect(
+    spawn(testTool('script').path, ['-qefc', command, '/dev/null'], { env: cliEnv(options), stdio: ['pipe', 'pipe', 'pipe'] }),
+    options,
+  );
+}
+
+/** Runs `muster ARGS` as a person would (a new process), isolated from the caller's login and server. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return collect(spawn(process.execPath, [mainPath, ...args], { env: cliEnv(options), stdio: ['pipe', 'pipe', 'pipe'] }), options);
+}
+
+function collect(child: ChildProcessWithoutNullStreams, options: CliOptions): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -50,6 +68,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
+  child.stdin.on('error', () => {});
   child.stdin.end(options.input ?? '');
   return new Promise((resolve, reject) => {
     child.on('error', reject);

@@ -38,6 +38,7 @@ export const testTools: readonly TestTool[] = [
     usedBy: 'QEMU iPXE boot test',
   },
   { name: 'systemd-analyze', path: '/usr/bin/systemd-analyze', kind: 'program', package: 'systemd', usedBy: 'systemd unit check' },
+  { name: 'script', path: '/usr/bin/script', kind: 'program', package: 'bsdutils', usedBy: 'CLI tests on a terminal (progress)' },
   { name: 'promtool', path: '/usr/bin/promtool', kind: 'program', package: 'prometheus', usedBy: 'metrics format check' },
   { name: 'undionly.kpxe', path: '/usr/lib/ipxe/undionly.kpxe', kind: 'file', package: 'ipxe', usedBy: 'iPXE binaries over TFTP' },
 ];

@@ -127,10 +127,16 @@ export async function uploadArtifact(client: ArtifactClient, path: string, optio
  * Downloads an artifact to `path` ("-" for stdout), checking its sha256 on the way. A file is written
  * next to its destination and renamed into place only when complete and correct.
  */
-export async function downloadArtifact(client: ArtifactClient, artifact: Artifact, path: string): Promise<void> {
+export async function downloadArtifact(
+  client: ArtifactClient,
+  artifact: Artifact,
+  path: string,
+  onProgress?: (received: number) => void,
+): Promise<void> {
   const response = await client.raw('GET', `/artifacts/${artifact.sha256}/content`, {});
   if (!response.body) throw new MusterError('internal', `the server sent no content for ${artifact.sha256}`);
   const hash = createHash('sha256');
+  let received = 0;
   const tmp = path === '-' ? null : join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.part`);
   const target: Writable = tmp ? createWriteStream(tmp, { flags: 'wx' }) : process.stdout;
   try {
@@ -139,6 +145,8 @@ export async function downloadArtifact(client: ArtifactClient, artifact: Artifac
       async function* (chunks: AsyncIterable<Buffer>) {
         for await (const chunk of chunks) {
           hash.update(chunk);
+          received += chunk.length;
+          onProgress?.(received);
           yield chunk;
         }
       },

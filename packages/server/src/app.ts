@@ -115,7 +115,11 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const scripts = new BootScriptService(transactor);
   const pi = new PiService(transactor, artifacts, discovery, { publicUrl: config.publicUrl });
   const signer = new ArtifactUrlSigner(await generatedSecret(db.kysely, 'boot_url_key'));
-  const metrics = createMetrics({ version, machinesByState: () => countMachinesByState(db.kysely), jobsByState: () => jobs.countByState() });
+  const metrics = createMetrics({
+    version,
+    machinesByState: () => countMachinesByState(db.kysely),
+    jobsByState: () => jobs.countByState(),
+  });
 
   const app = await createHttpServer({
     logLevel: config.logLevel,

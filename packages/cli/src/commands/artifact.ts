@@ -1,25 +1,15 @@
+import { stat } from 'node:fs/promises';
 import type { Artifact, ArtifactNameEntry } from '@muster/contract';
 import { Command } from 'commander';
 import { type ArtifactClient, downloadArtifact, openArtifactClient, uploadArtifact } from '../artifact-transfer.ts';
 import { segment } from '../client.ts';
 import { addListOptions, fetchList, type ListOptions, printListing } from '../list.ts';
 import { formatTime, printJson, printNote, printText, renderFields, renderTable } from '../output.ts';
+import { formatSize, startProgress } from '../progress.ts';
 import { openSession } from '../session.ts';
 
 export { type ArtifactClient, openArtifactClient, type UploadResult, uploadArtifact } from '../artifact-transfer.ts';
-
-const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** 1536 → "1.5 KiB": sizes as a person reads them (exact bytes are in `show` and --json). */
-export function formatSize(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+export { formatSize } from '../progress.ts';
 
 function artifactTable(artifacts: readonly Artifact[]): string {
   return renderTable(
@@ -53,20 +43,6 @@ async function resolveArtifact(client: ArtifactClient, ref: string): Promise<Art
   return client.api.get<Artifact>(`/artifacts/${sha256}`);
 }
 
-/** Progress on stderr for uploads worth watching, only where a person sees it. */
-function progressReporter(file: string): ((sent: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  let shown = 0;
-  return (sent, total) => {
-    if (total < 16 * 1024 * 1024) return;
-    const at = Date.now();
-    if (sent < total && at - shown < 250) return;
-    shown = at;
-    const percent = Math.floor((sent / total) * 100);
-    process.stderr.write(`\ruploading ${file}: ${percent}% (${formatSize(sent)} of ${formatSize(total)})${sent === total ? '\n' : ''}`);
-  };
-}
-
 export function artifactCommand(): Command {
   const artifact = new Command('artifact').description(
     'manage artifacts: files served to machines (kernels, initrds, images, iPXE binaries), stored by sha256',
@@ -81,11 +57,13 @@ export function artifactCommand(): Command {
     .addHelpText('after', '\nExamples:\n  muster artifact add bzImage\n  muster artifact add undionly.kpxe --name undionly.kpxe')
     .action(async (file: string, options: { name?: string; always?: boolean }, command: Command) => {
       const client = await openArtifactClient(command);
+      const progress = startProgress(`uploading ${file}`, (await stat(file)).size);
       const { artifact: added, uploaded } = await uploadArtifact(client, file, {
         publish: options.name,
         always: options.always,
-        onProgress: progressReporter(file),
+        onProgress: (sent) => progress.update(sent),
       });
+      if (uploaded) progress.finish();
       if (client.session.json) return printJson({ ...added, uploaded });
       printText(artifactFields(added));
       printNote(uploaded ? `uploaded ${file}` : `the server has this content already (${added.sha256}): nothing was uploaded`);
@@ -119,7 +97,9 @@ export function artifactCommand(): Command {
     .action(async (ref: string, options: { output: string }, command: Command) => {
       const client = await openArtifactClient(command);
       const found = await resolveArtifact(client, ref);
-      await downloadArtifact(client, found, options.output);
+      const progress = startProgress(`downloading ${found.name || found.sha256}`, found.size);
+      await downloadArtifact(client, found, options.output, (received) => progress.update(received));
+      progress.finish();
       if (options.output !== '-') printNote(`wrote ${found.size} bytes to ${options.output} (sha256 ${found.sha256})`);
     });
 

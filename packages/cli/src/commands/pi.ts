@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { PiMachine, PiProvisionResult, PiSerialFiles, PiTree, PiTreeFile } from '@muster/contract';
 import { MusterError } from '@muster/contract/errors.ts';
@@ -7,6 +7,7 @@ import { type ArtifactClient, openArtifactClient, uploadArtifact } from '../arti
 import { segment } from '../client.ts';
 import { addListOptions, fetchList, type ListOptions, printListing } from '../list.ts';
 import { formatAgo, formatTime, printJson, printNote, printText, renderFields, renderTable } from '../output.ts';
+import { startProgress } from '../progress.ts';
 import { openSession } from '../session.ts';
 
 const templateSuffix = '.liquid';
@@ -56,12 +57,23 @@ async function uploadTree(client: ArtifactClient, dir: string): Promise<PiTreeFi
   if (paths.length === 0) throw new MusterError('bad_request', `directory ${dir} holds no files`);
   const files: PiTreeFile[] = [];
   let uploaded = 0;
-  for (const path of paths) {
-    const { artifact, uploaded: sent } = await uploadArtifact(client, join(dir, path), {});
+  const sizes = await Promise.all(paths.map(async (path) => (await stat(join(dir, path))).size));
+  const progress = startProgress(
+    `uploading ${dir}`,
+    sizes.reduce((sum, size) => sum + size, 0),
+  );
+  let before = 0;
+  for (const [index, path] of paths.entries()) {
+    const { artifact, uploaded: sent } = await uploadArtifact(client, join(dir, path), {
+      onProgress: (bytes) => progress.update(before + bytes),
+    });
+    before += sizes[index];
+    progress.update(before);
     if (sent) uploaded++;
     const template = path.endsWith(templateSuffix);
     files.push({ path: template ? path.slice(0, -templateSuffix.length) : path, sha256: artifact.sha256, size: artifact.size, template });
   }
+  progress.finish();
   if (!client.session.json) printNote(`${paths.length} files, ${uploaded} uploaded, ${paths.length - uploaded} already on the server`);
   return files;
 }
