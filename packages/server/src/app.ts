@@ -55,6 +55,8 @@ import { createHttpServer } from './platform/http/server.ts';
 import type { App } from './platform/http/types.ts';
 import { JobRunner } from './platform/jobs/runner.ts';
 import { jobChannel } from './platform/jobs/store.ts';
+import { DomainLog } from './platform/log/domain-log.ts';
+import { createLogger } from './platform/log/logger.ts';
 import { createMetrics } from './platform/metrics/metrics.ts';
 
 export const version = '0.1.0';
@@ -94,8 +96,10 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     await db.close();
     throw error;
   }
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const domainLog = new DomainLog(log);
   const bus = new EventBus();
-  const transactor = new Transactor(db, bus);
+  const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));
   const users = new UserService(transactor);
   const tokens = new TokenService(transactor);
   const jwt = new JwtSigner(await loadJwtSecret(transactor, config.jwtSecret), config.jwtExpirySeconds);
@@ -122,7 +126,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   });
 
   const app = await createHttpServer({
-    logLevel: config.logLevel,
+    logger: log,
     metrics,
     authenticate: config.enableAuth ? (bearer) => auth.authenticate(bearer) : null,
     localPrincipal,
@@ -187,6 +191,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     });
     const address = await server.start();
     tftp = server;
+    app.log.info({ address: `${address.address}:${address.port}`, singlePort: settings.singlePort }, 'TFTP listening');
     return address;
   };
 
@@ -222,6 +227,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       await app.close();
       await app.handlersDone(5_000);
       await jobRunner.stop();
+      domainLog.stop();
       await listener?.stop();
       await db.close();
     },

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { MusterError } from '@muster/contract';
 import type { DatabaseTarget } from './platform/db/connect.ts';
+import { defaultLogFormat, type LogFormat, logFormats } from './platform/log/logger.ts';
 
 export interface Config {
   listen: { host: string; port: number };
@@ -20,6 +21,8 @@ export interface Config {
   jwtSecret: string | null;
   jwtExpirySeconds: number;
   logLevel: string;
+  /** pretty on a terminal, json otherwise. */
+  logFormat: LogFormat;
   builder: { command: string | null; timeoutSeconds: number; maxAttempts: number };
   enrollRatePerMinute: number;
   loginRatePerMinute: number;
@@ -34,6 +37,7 @@ export interface ConfigFlags {
   config?: string;
   enableAuth?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -123,6 +127,7 @@ interface FileConfig {
   enable_auth?: boolean;
   jwt_expiry?: string;
   log_level?: string;
+  log_format?: string;
   builder_command?: string;
   builder_timeout?: string;
   builder_attempts?: number;
@@ -159,6 +164,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     jwtSecret: env.JWT_SECRET || env.MUSTER_JWT_SECRET || null,
     jwtExpirySeconds: parseDuration(env.JWT_EXPIRY ?? env.MUSTER_JWT_EXPIRY ?? file.jwt_expiry ?? '24h'),
     logLevel: flags.logLevel ?? env.MUSTER_LOG_LEVEL ?? file.log_level ?? 'info',
+    logFormat: logFormat(flags.logFormat ?? env.MUSTER_LOG_FORMAT ?? file.log_format),
     builder: {
       command: env.MUSTER_BUILDER_COMMAND ?? file.builder_command ?? null,
       timeoutSeconds: parseDuration(env.MUSTER_BUILDER_TIMEOUT ?? file.builder_timeout ?? '30m'),
@@ -167,6 +173,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     enrollRatePerMinute: Number(env.MUSTER_ENROLL_RATE ?? 600),
     loginRatePerMinute: Number(env.MUSTER_LOGIN_RATE ?? 10),
   };
+}
+
+function logFormat(value: string | undefined): LogFormat {
+  if (value === undefined) return defaultLogFormat();
+  if ((logFormats as readonly string[]).includes(value)) return value as LogFormat;
+  throw configError(`log format "${value}" is not ${logFormats.join(' or ')}`);
 }
 
 /** `off` turns TFTP off; no value means port 69 on every address, or 6969 where 69 is not permitted. */

@@ -6,6 +6,7 @@ interface ServeOptions extends DatabaseOptions {
   tftpListen?: string;
   config?: string;
   logLevel?: string;
+  logFormat?: string;
   enableAuth?: string | true;
 }
 
@@ -22,6 +23,12 @@ export function serveCommand(): Command {
   addDatabaseOptions(command)
     .option('--config <file>', 'JSON config file (env MUSTER_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level (env MUSTER_LOG_LEVEL; default info)').choices(logLevels))
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'pretty (one line per entry) or json (env MUSTER_LOG_FORMAT; default pretty on a terminal, else json)',
+      ).choices(['pretty', 'json']),
+    )
     .option('--enable-auth [bool]', 'require logins: true or false; false is allowed on loopback only (env ENABLE_AUTH)')
     .addHelpText('after', '\nExample:\n  muster serve --listen 127.0.0.1:8080 --tftp-listen 0.0.0.0:69 --data-dir /var/lib/muster')
     .action(serve);
@@ -38,6 +45,7 @@ async function serve(options: ServeOptions): Promise<void> {
     config: options.config,
     enableAuth: options.enableAuth === true ? 'true' : options.enableAuth,
     logLevel: options.logLevel,
+    logFormat: options.logFormat,
   });
   // Listen for the stop signal before starting: the server answers requests before startServer returns.
   const stopped = firstSignal();

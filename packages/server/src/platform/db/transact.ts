@@ -55,11 +55,14 @@ export class Transactor {
   readonly #bus: EventBus;
   readonly #queue: Pending[] = [];
   readonly #maxLanes: number;
+  readonly #onCommitted: (events: Event[]) => void;
   #lanes = 0;
 
-  constructor(db: Db, bus: EventBus) {
+  /** `onCommitted` hears the events this process committed (the bus also carries other replicas' events). */
+  constructor(db: Db, bus: EventBus, onCommitted: (events: Event[]) => void = () => {}) {
     this.#db = db;
     this.#bus = bus;
+    this.#onCommitted = onCommitted;
     this.#maxLanes = db.dialect === 'sqlite' ? 1 : 4;
   }
 
@@ -142,6 +145,7 @@ export class Transactor {
     for (const [i, pending] of batch.entries()) {
       // PostgreSQL replicas (this one included) hear the events through LISTEN; SQLite has one process.
       if (this.#db.dialect === 'sqlite') for (const event of results[i].events) this.#bus.publish(event);
+      if (results[i].events.length > 0) this.#onCommitted(results[i].events);
       pending.resolve(results[i].value);
     }
   }

@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { MusterError } from '@muster/contract';
-import Fastify, { type FastifyRequest, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
 import type { Principal } from '../../modules/auth/policy.ts';
 import { authorize } from '../../modules/auth/policy.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -12,7 +12,7 @@ import type { App } from './types.ts';
 import { validatorCompiler } from './validation.ts';
 
 export interface HttpOptions {
-  logLevel: string;
+  logger: FastifyBaseLogger;
   metrics: Metrics;
   /** Resolves the Authorization header to a principal; null when authentication is turned off. */
   authenticate: ((bearer: string) => Promise<Principal>) | null;
@@ -20,15 +20,8 @@ export interface HttpOptions {
   version: string;
 }
 
-// Never log credentials: headers that carry them and body fields that are secrets.
-export const redactPaths = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-api-key"]',
-  '*.password',
-  '*.token',
-  '*.code',
-];
+// Health checks and scrapes arrive every few seconds; their access lines would drown the rest.
+const probeRoutes = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/metrics']);
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -42,7 +35,7 @@ function bearerOf(request: FastifyRequest): string | null {
 
 export async function createHttpServer(options: HttpOptions): Promise<App> {
   const app = Fastify({
-    logger: { level: options.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
+    loggerInstance: options.logger,
     // One access line per request comes from the onResponse hook below, with the route and the actor.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
@@ -118,7 +111,7 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     options.metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
-    request.log.info(
+    request.log[probeRoutes.has(route) && reply.statusCode < 400 ? 'debug' : 'info'](
       {
         method: request.method,
         route,
