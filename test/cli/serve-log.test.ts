@@ -63,6 +63,6 @@ describe('what muster serve logs', () => {
       env: { MUSTER_LOG_FORMAT: 'xml' },
     });
     assert.equal(byEnv.code, 2);
-    assert.equal(byEnv.stderr, 'muster: log format "xml" is not pretty or json\n');
+    assert.equal(byEnv.stderr, 'muster: MUSTER_LOG_FORMAT="xml" is not one of pretty, json\n');
   });
 });

@@ -1,4 +1,5 @@
 import { MusterError } from '@muster/contract/errors.ts';
+import { settings } from '@muster/server/settings.ts';
 import type { Command } from 'commander';
 
 /** Flags for commands that open the database themselves (serve, migrate, user create). */
@@ -9,8 +10,11 @@ export interface DatabaseOptions {
 
 export function addDatabaseOptions(command: Command): Command {
   return command
-    .option('--data-dir <dir>', 'data directory (env MUSTER_DATA_DIR; default ./muster-data)')
-    .option('--database-url <url>', 'postgres://… or a SQLite file (env DATABASE_URL; default DATA_DIR/muster.db)');
+    .option('--data-dir <dir>', `data directory (env ${settings.data_dir.env.join(' or ')}; default ${settings.data_dir.default})`)
+    .option(
+      '--database-url <url>',
+      `postgres://… or a SQLite file (env ${settings.database_url.env.join(' or ')}; default ${settings.database_url.default})`,
+    );
 }
 
 /** The server package is loaded only by the commands that need it: API commands start faster without it. */

@@ -89,7 +89,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       `ENABLE_AUTH=false is refused while listening on ${config.listen.host}; bind to 127.0.0.1 or turn authentication on`,
     );
   }
-  const db = openDatabase(config.database);
+  const db = openDatabase(config.database, { poolSize: config.dbPoolSize, sync: config.sqliteSync });
   try {
     await migrateToLatest(db.kysely, db.dialect);
   } catch (error) {
@@ -185,6 +185,10 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       host: settings.host,
       port,
       singlePort: settings.singlePort,
+      workers: settings.workers,
+      requestRate: settings.requestRate,
+      maxPerClient: settings.maxPerClient,
+      maxTransfers: settings.maxTransfers,
       resolve: tftpDoor.resolve,
       onTransferEnd: tftpDoor.transferEnded,
       onError: (error) => app.log.error({ err: error }, 'tftp'),

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
 import { MusterError } from '@muster/contract';
-import { dsnToUrl, isLoopbackOnly, loadConfig, parseBytes, parseDuration, parseListen } from './config.ts';
+import { dsnToUrl, isLoopbackOnly, loadConfig, parseBytes, parseDuration, parseListen, printableConfig } from './config.ts';
 
 test('listen addresses: HOST:PORT, :PORT (all interfaces) and [v6]:PORT', () => {
   assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
@@ -69,4 +72,106 @@ test('ENABLE_AUTH accepts true/false spellings and refuses others', () => {
 test('loopback-only hosts', () => {
   assert.ok(isLoopbackOnly('127.0.0.1') && isLoopbackOnly('::1') && isLoopbackOnly('localhost') && isLoopbackOnly('127.0.0.2'));
   assert.ok(!isLoopbackOnly('0.0.0.0') && !isLoopbackOnly('::') && !isLoopbackOnly('10.0.0.1'));
+});
+
+describe('configuration is checked: a bad value is one line naming it', () => {
+  const fileWith = (content: string) => {
+    const path = join(mkdtempSync(join(tmpdir(), 'muster-config-')), 'muster.json');
+    writeFileSync(path, content);
+    return path;
+  };
+  const refused = (flags: Parameters<typeof loadConfig>[0], env: Record<string, string>) => {
+    try {
+      loadConfig(flags, env);
+    } catch (error) {
+      assert.ok(error instanceof MusterError);
+      return error.message;
+    }
+    assert.fail('accepted');
+  };
+
+  test('numbers that are not numbers, or out of range', () => {
+    assert.equal(refused({}, { MUSTER_ENROLL_RATE: 'abc' }), 'MUSTER_ENROLL_RATE="abc" is not a whole number from 0 to 1000000');
+    assert.equal(refused({}, { MUSTER_LOGIN_RATE: 'ten' }), 'MUSTER_LOGIN_RATE="ten" is not a whole number from 1 to 1000000');
+    assert.equal(refused({}, { MUSTER_DB_POOL: '-1' }), 'MUSTER_DB_POOL="-1" is not a whole number from 1 to 1000');
+    assert.equal(refused({}, { MUSTER_DB_POOL: '0' }), 'MUSTER_DB_POOL="0" is not a whole number from 1 to 1000');
+    assert.equal(refused({}, { MUSTER_TFTP_WORKERS: '2.5' }), 'MUSTER_TFTP_WORKERS="2.5" is not a whole number from 0 to 64');
+    assert.equal(refused({}, { MUSTER_SQLITE_SYNC: 'always' }), 'MUSTER_SQLITE_SYNC="always" is not one of normal, full');
+    assert.equal(
+      refused({}, { MUSTER_LOG_LEVEL: 'loud' }),
+      'MUSTER_LOG_LEVEL="loud" is not one of fatal, error, warn, info, debug, trace, silent',
+    );
+  });
+
+  test('addresses that cannot be parsed', () => {
+    assert.equal(refused({ listen: 'localhost' }, {}), '--listen="localhost" is not HOST:PORT (e.g. 127.0.0.1:8080, :8080 or [::1]:8080)');
+    assert.equal(
+      refused({}, { MUSTER_TFTP_LISTEN: '0.0.0.0:70000' }),
+      'MUSTER_TFTP_LISTEN="0.0.0.0:70000" is not HOST:PORT (e.g. 127.0.0.1:8080, :8080 or [::1]:8080)',
+    );
+    assert.equal(refused({}, { MUSTER_PUBLIC_URL: 'ftp://x' }), 'MUSTER_PUBLIC_URL="ftp://x" is not an http(s) URL');
+  });
+
+  test('a config file: not JSON, an unknown key, a string where a boolean belongs, a negative pool', () => {
+    assert.match(refused({ config: fileWith('{listen: 1') }, {}), /^cannot read config file .*muster\.json: /);
+    assert.match(refused({ config: fileWith('[]') }, {}), /^config file .*muster\.json is not a JSON object$/);
+    assert.match(
+      refused({ config: fileWith('{"lisen": ":8080"}') }, {}),
+      /^config file .*muster\.json: unknown key "lisen" \(known: listen, /,
+    );
+    assert.match(
+      refused({ config: fileWith('{"enable_auth": "false"}') }, {}),
+      /^config file .*: "enable_auth" is "false", which is not true or false \(a JSON boolean, not a string\)$/,
+    );
+    assert.equal(
+      refused({ config: fileWith('{"db_pool": -3}') }, {}).replace(/^.*: /, ''),
+      'config file key db_pool="-3" is not a whole number from 1 to 1000',
+    );
+    assert.match(refused({ config: fileWith('{"listen": 8080}') }, {}), /"listen" is 8080, which is not a string/);
+  });
+
+  test('a good config file is read, and flags and environment still win over it', () => {
+    const path = fileWith(
+      '{"listen": "127.0.0.1:9000", "enable_auth": false, "db_pool": 4, "tftp_rate": 0, "tftp_workers": 1, "log_format": "json"}',
+    );
+    const config = loadConfig({ config: path }, {});
+    assert.deepEqual(
+      [config.listen, config.enableAuth, config.dbPoolSize, config.tftp?.requestRate, config.tftp?.workers, config.logFormat],
+      [{ host: '127.0.0.1', port: 9000 }, false, 4, null, 1, 'json'],
+    );
+    assert.equal(loadConfig({ config: path }, { MUSTER_DB_POOL: '7' }).dbPoolSize, 7);
+    assert.deepEqual(loadConfig({ config: path, listen: ':1' }, {}).listen, { host: '0.0.0.0', port: 1 });
+  });
+
+  test('TFTP tuning reaches the TFTP settings', () => {
+    const tftp = loadConfig(
+      {},
+      {
+        MUSTER_TFTP_LISTEN: '127.0.0.1:6969',
+        MUSTER_TFTP_RATE: '100',
+        MUSTER_TFTP_BURST: '500',
+        MUSTER_TFTP_MAX_PER_CLIENT: '200',
+        MUSTER_TFTP_MAX_TRANSFERS: '5000',
+        MUSTER_TFTP_WORKERS: '1',
+      },
+    ).tftp;
+    assert.deepEqual(tftp, {
+      host: '127.0.0.1',
+      port: 6969,
+      fallback: null,
+      singlePort: false,
+      workers: 1,
+      requestRate: { perSecond: 100, burst: 500 },
+      maxPerClient: 200,
+      maxTransfers: 5000,
+    });
+  });
+
+  test('--print-config masks the session secret and the database password', () => {
+    const config = loadConfig({}, { JWT_SECRET: 'very-secret', DATABASE_URL: 'postgres://muster:hunter2@db/muster' });
+    const printed = JSON.stringify(printableConfig(config));
+    assert.ok(!printed.includes('very-secret') && !printed.includes('hunter2'), printed);
+    assert.deepEqual(JSON.parse(printed).database, { dialect: 'postgres', url: 'postgres://muster:*****@db/muster' });
+    assert.equal(JSON.parse(printed).jwtSecret, '[set]');
+  });
 });

@@ -1,14 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { availableParallelism, hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { MusterError } from '@muster/contract';
+import Ajv from 'ajv';
+import { type TSchema, Type } from 'typebox';
 import type { DatabaseTarget } from './platform/db/connect.ts';
-import { defaultLogFormat, type LogFormat, logFormats } from './platform/log/logger.ts';
+import { defaultLogFormat } from './platform/log/logger.ts';
+import { type ConfigFlags, type LogFormat, logFormats, logLevels, type SettingKey, settings } from './settings.ts';
+
+export type { ConfigFlags } from './settings.ts';
 
 export interface Config {
   listen: { host: string; port: number };
   /** TFTP front door; null when off. `fallback` is the port taken when the default 69 is not permitted. */
-  tftp: { host: string; port: number; fallback: number | null; singlePort: boolean } | null;
+  tftp: TftpConfig | null;
   /** How machines reach the HTTP server (artifact URLs in Pi templates); derived from listen when unset. */
   publicUrl: string;
   dataDir: string;
@@ -17,6 +23,10 @@ export interface Config {
   /** The largest artifact an upload may send. */
   artifactMaxBytes: number;
   database: DatabaseTarget;
+  /** PostgreSQL connections per server. */
+  dbPoolSize: number;
+  /** SQLite's synchronous setting: normal survives a crash of the process, full a loss of power too. */
+  sqliteSync: 'normal' | 'full';
   enableAuth: boolean;
   jwtSecret: string | null;
   jwtExpirySeconds: number;
@@ -28,16 +38,17 @@ export interface Config {
   loginRatePerMinute: number;
 }
 
-/** Options given on the command line; undefined means "not given". */
-export interface ConfigFlags {
-  listen?: string;
-  tftpListen?: string;
-  dataDir?: string;
-  databaseUrl?: string;
-  config?: string;
-  enableAuth?: string;
-  logLevel?: string;
-  logFormat?: string;
+export interface TftpConfig {
+  host: string;
+  port: number;
+  fallback: number | null;
+  singlePort: boolean;
+  /** Transfer threads; 0 runs every transfer on the main thread. */
+  workers: number;
+  /** New requests per client address: `burst` at once, then `perSecond`; null for no limit. */
+  requestRate: { perSecond: number; burst: number } | null;
+  maxPerClient: number;
+  maxTransfers: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -46,22 +57,148 @@ function configError(detail: string): MusterError {
   return new MusterError('bad_request', detail);
 }
 
-export function parseListen(value: string): { host: string; port: number } {
+/** What a config file may hold: the settings above and nothing else. */
+export const ConfigFile = Type.Object(
+  Object.fromEntries(Object.entries(settings).map(([key, setting]) => [key, Type.Optional(setting.type)])) as {
+    [K in SettingKey]: ReturnType<typeof Type.Optional<(typeof settings)[K]['type']>>;
+  },
+  { additionalProperties: false },
+);
+type FileConfig = Partial<Record<SettingKey, string | number | boolean>>;
+
+let fileValidator: ReturnType<Ajv.default['compile']> | null = null;
+function fileCheck() {
+  fileValidator ??= new Ajv.default({ allErrors: true, strict: false }).compile(ConfigFile as object);
+  return fileValidator;
+}
+
+/** A config file's value, refused with the key named when it is not JSON or holds a key or type it should not. */
+function readFileConfig(path: string | undefined): FileConfig {
+  if (!path) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw configError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw configError(`config file ${path} is not a JSON object`);
+  const check = fileCheck();
+  if (!check(parsed)) {
+    const unknown = Object.keys(parsed).find((key) => !Object.hasOwn(settings, key));
+    if (unknown) throw configError(`config file ${path}: unknown key "${unknown}" (known: ${Object.keys(settings).join(', ')})`);
+    const error = check.errors?.[0];
+    const key = error?.instancePath.split('/')[1] ?? '';
+    const value = JSON.stringify((parsed as Record<string, unknown>)[key]);
+    throw configError(`config file ${path}: "${key}" is ${value}, which is not ${describeType(settings[key as SettingKey].type)}`);
+  }
+  return parsed as FileConfig;
+}
+
+function describeType(schema: TSchema): string {
+  const type = (schema as { type?: string }).type;
+  if (type === 'boolean') return 'true or false (a JSON boolean, not a string)';
+  if (type === 'string') return `a string (${(schema as { description?: string }).description})`;
+  return `a whole number (or a string like "16G" or "30m" where units make sense)`;
+}
+
+/** One setting's value as given, and the name to blame when it is wrong. */
+interface Given {
+  name: string;
+  value: string | number | boolean;
+}
+
+class Sources {
+  readonly #flags: ConfigFlags;
+  readonly #env: Env;
+  readonly #file: FileConfig;
+
+  constructor(flags: ConfigFlags, env: Env, file: FileConfig) {
+    this.#flags = flags;
+    this.#env = env;
+    this.#file = file;
+  }
+
+  given(key: SettingKey): Given | undefined {
+    const setting = settings[key] as { env: string[]; flag?: keyof ConfigFlags };
+    const flag = setting.flag ? this.#flags[setting.flag] : undefined;
+    if (flag !== undefined) return { name: `--${setting.flag?.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, value: flag };
+    // An empty variable (NAME= in an environment file) counts as not set.
+    for (const name of setting.env) {
+      const value = this.#env[name];
+      if (value !== undefined && value !== '') return { name, value };
+    }
+    const value = this.#file[key];
+    return value === undefined ? undefined : { name: `config file key ${key}`, value };
+  }
+
+  string(key: SettingKey, fallback: string): string;
+  string(key: SettingKey, fallback: null): string | null;
+  string(key: SettingKey, fallback: string | null): string | null {
+    const given = this.given(key);
+    return given === undefined ? fallback : String(given.value);
+  }
+
+  bool(key: SettingKey, fallback: boolean): boolean {
+    const given = this.given(key);
+    if (given === undefined) return fallback;
+    if (typeof given.value === 'boolean') return given.value;
+    if (/^(1|true|yes|on)$/i.test(String(given.value))) return true;
+    if (/^(0|false|no|off)$/i.test(String(given.value))) return false;
+    throw configError(`${given.name}="${given.value}" is not true or false`);
+  }
+
+  count(key: SettingKey, fallback: number, min: number, max: number): number {
+    const given = this.given(key);
+    if (given === undefined) return fallback;
+    const raw = String(given.value).trim();
+    const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max)
+      throw configError(`${given.name}="${given.value}" is not a whole number from ${min} to ${max}`);
+    return value;
+  }
+
+  choice<T extends string>(key: SettingKey, fallback: T, allowed: readonly T[]): T {
+    const given = this.given(key);
+    if (given === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(String(given.value)))
+      throw configError(`${given.name}="${given.value}" is not one of ${allowed.join(', ')}`);
+    return given.value as T;
+  }
+
+  duration(key: SettingKey, fallback: string): number {
+    const given = this.given(key);
+    return parseDuration(given === undefined ? fallback : String(given.value), given?.name ?? key);
+  }
+
+  bytes(key: SettingKey, fallback: string): number {
+    const given = this.given(key);
+    return parseBytes(given?.name ?? key, given === undefined ? fallback : String(given.value));
+  }
+
+  listen(key: SettingKey, fallback: string): { host: string; port: number } {
+    const given = this.given(key);
+    return parseListen(given === undefined ? fallback : String(given.value), given?.name);
+  }
+}
+
+export function parseListen(value: string, name = 'listen address'): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
   const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port > 65535) throw configError(`listen address "${value}" is not HOST:PORT (e.g. 127.0.0.1:8080 or :8080)`);
-  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+  const host = match ? (match[1] ?? (match[2] || '0.0.0.0')) : '';
+  if (!match || port > 65535 || (match[1] !== undefined && isIP(host) !== 6))
+    throw configError(`${name}="${value}" is not HOST:PORT (e.g. 127.0.0.1:8080, :8080 or [::1]:8080)`);
+  return { host, port };
 }
 
 const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
 /** Parses 24h, 90m, 3600s, 7d or a bare number of seconds (also Go's 1h30m). */
-export function parseDuration(value: string): number {
+export function parseDuration(value: string, name = 'duration'): number {
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed);
   const parts = [...trimmed.matchAll(/(\d+)([smhd])/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== trimmed) {
-    throw configError(`duration "${value}" is not like 24h, 30m or 7d`);
+    throw configError(`${name}="${value}" is not a duration like 24h, 30m or 7d`);
   }
   return parts.reduce((sum, p) => sum + Number(p[1]) * durationUnits[p[2]], 0);
 }
@@ -74,12 +211,6 @@ export function parseBytes(name: string, value: string): number {
   const bytes = match ? Number(match[1]) * byteUnits[match[2].toLowerCase()] : Number.NaN;
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw configError(`${name}="${value}" is not a size like 16G, 512M or 1048576`);
   return bytes;
-}
-
-function parseBool(name: string, value: string): boolean {
-  if (/^(1|true|yes|on)$/i.test(value)) return true;
-  if (/^(0|false|no|off)$/i.test(value)) return false;
-  throw configError(`${name}="${value}" is not true or false`);
 }
 
 /** Turns a libpq key=value DSN (the seed's DB_DSN) into a URL; URLs pass through. */
@@ -96,17 +227,26 @@ export function dsnToUrl(dsn: string): string {
   return url.toString();
 }
 
-function databaseTarget(env: Env, flags: ConfigFlags, file: FileConfig, dataDir: string): DatabaseTarget {
-  const url = flags.databaseUrl ?? env.DATABASE_URL ?? env.MUSTER_DATABASE_URL;
-  if (url) return url.startsWith('postgres') ? { dialect: 'postgres', url } : sqliteTarget(url, dataDir);
-  const driver = env.DB_DRIVER;
-  if (driver) {
+function databaseTarget(sources: Sources, env: Env, dataDir: string): DatabaseTarget {
+  const given = sources.given('database_url');
+  // The seed's DB_DRIVER and DB_DSN, when no URL is given by flag or DATABASE_URL.
+  if (env.DB_DRIVER && (given === undefined || given.name.startsWith('config file'))) {
+    const driver = env.DB_DRIVER;
     if (driver === 'postgres' || driver === 'pgx') return { dialect: 'postgres', url: dsnToUrl(env.DB_DSN ?? '') };
     if (driver === 'sqlite3' || driver === 'sqlite') return sqliteTarget(env.DB_DSN ?? '', dataDir);
     throw configError(`DB_DRIVER="${driver}" is not sqlite3 or postgres`);
   }
-  if (file.database_url) return databaseTarget({}, { databaseUrl: file.database_url }, {}, dataDir);
-  return { dialect: 'sqlite', path: join(dataDir, 'muster.db') };
+  if (given === undefined || given.value === '') return { dialect: 'sqlite', path: join(dataDir, 'muster.db') };
+  const url = String(given.value);
+  if (/^postgres(ql)?:/.test(url)) {
+    try {
+      new URL(url);
+    } catch {
+      throw configError(`${given.name} is not a postgres:// URL`);
+    }
+    return { dialect: 'postgres', url };
+  }
+  return sqliteTarget(url, dataDir);
 }
 
 function sqliteTarget(value: string, dataDir: string): DatabaseTarget {
@@ -115,84 +255,57 @@ function sqliteTarget(value: string, dataDir: string): DatabaseTarget {
   return { dialect: 'sqlite', path: isAbsolute(path) ? path : resolve(path) };
 }
 
-interface FileConfig {
-  listen?: string;
-  tftp_listen?: string;
-  tftp_single_port?: boolean;
-  public_url?: string;
-  data_dir?: string;
-  artifact_dir?: string;
-  artifact_max_bytes?: number | string;
-  database_url?: string;
-  enable_auth?: boolean;
-  jwt_expiry?: string;
-  log_level?: string;
-  log_format?: string;
-  builder_command?: string;
-  builder_timeout?: string;
-  builder_attempts?: number;
-}
-
-function readFileConfig(path: string | undefined): FileConfig {
-  if (!path) return {};
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as FileConfig;
-  } catch (error) {
-    throw configError(`cannot read config file ${path}: ${(error as Error).message}`);
-  }
-}
-
-/** Flags > environment > config file > defaults (DESIGN.md, "Config"). */
+/** Flags > environment > config file > defaults (DESIGN.md, "Config"). Every value is checked; a bad one is a one-line error. */
 export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Config {
-  const file = readFileConfig(flags.config ?? env.MUSTER_CONFIG);
-  const dataDir = resolve(flags.dataDir ?? env.MUSTER_DATA_DIR ?? file.data_dir ?? 'muster-data');
-  const enableAuth = flags.enableAuth ?? env.ENABLE_AUTH ?? env.MUSTER_ENABLE_AUTH;
-  const builderAttempts = Number(env.MUSTER_BUILDER_ATTEMPTS ?? file.builder_attempts ?? 1);
-  if (!Number.isInteger(builderAttempts) || builderAttempts < 1 || builderAttempts > 20) {
-    throw configError('MUSTER_BUILDER_ATTEMPTS must be an integer from 1 to 20');
-  }
-  const listen = parseListen(flags.listen ?? env.LISTEN_ADDR ?? env.MUSTER_LISTEN ?? file.listen ?? ':8080');
+  const sources = new Sources(flags, env, readFileConfig(flags.config ?? env.MUSTER_CONFIG));
+  const dataDir = resolve(sources.string('data_dir', 'muster-data'));
+  const listen = sources.listen('listen', ':8080');
   return {
     listen,
-    tftp: tftpConfig(flags.tftpListen ?? env.MUSTER_TFTP_LISTEN ?? file.tftp_listen, env.MUSTER_TFTP_SINGLE_PORT ?? file.tftp_single_port),
-    publicUrl: publicUrl(env.MUSTER_PUBLIC_URL ?? file.public_url, listen),
+    tftp: tftpConfig(sources),
+    publicUrl: publicUrl(sources, listen),
     dataDir,
-    artifactDir: resolve(env.MUSTER_ARTIFACT_DIR ?? file.artifact_dir ?? join(dataDir, 'artifacts')),
-    artifactMaxBytes: parseBytes('MUSTER_ARTIFACT_MAX_BYTES', String(env.MUSTER_ARTIFACT_MAX_BYTES ?? file.artifact_max_bytes ?? '16G')),
-    database: databaseTarget(env, flags, file, dataDir),
-    enableAuth: enableAuth === undefined ? (file.enable_auth ?? true) : parseBool('ENABLE_AUTH', enableAuth),
+    artifactDir: resolve(sources.string('artifact_dir', join(dataDir, 'artifacts'))),
+    artifactMaxBytes: sources.bytes('artifact_max_bytes', '16G'),
+    database: databaseTarget(sources, env, dataDir),
+    dbPoolSize: sources.count('db_pool', 10, 1, 1000),
+    sqliteSync: sources.choice('sqlite_sync', 'normal', ['normal', 'full']),
+    enableAuth: sources.bool('enable_auth', true),
     jwtSecret: env.JWT_SECRET || env.MUSTER_JWT_SECRET || null,
-    jwtExpirySeconds: parseDuration(env.JWT_EXPIRY ?? env.MUSTER_JWT_EXPIRY ?? file.jwt_expiry ?? '24h'),
-    logLevel: flags.logLevel ?? env.MUSTER_LOG_LEVEL ?? file.log_level ?? 'info',
-    logFormat: logFormat(flags.logFormat ?? env.MUSTER_LOG_FORMAT ?? file.log_format),
+    jwtExpirySeconds: sources.duration('jwt_expiry', '24h'),
+    logLevel: sources.choice('log_level', 'info', logLevels),
+    logFormat: sources.choice('log_format', defaultLogFormat(), logFormats),
     builder: {
-      command: env.MUSTER_BUILDER_COMMAND ?? file.builder_command ?? null,
-      timeoutSeconds: parseDuration(env.MUSTER_BUILDER_TIMEOUT ?? file.builder_timeout ?? '30m'),
-      maxAttempts: builderAttempts,
+      command: sources.string('builder_command', null),
+      timeoutSeconds: sources.duration('builder_timeout', '30m'),
+      maxAttempts: sources.count('builder_attempts', 1, 1, 20),
     },
-    enrollRatePerMinute: Number(env.MUSTER_ENROLL_RATE ?? 600),
-    loginRatePerMinute: Number(env.MUSTER_LOGIN_RATE ?? 10),
+    enrollRatePerMinute: sources.count('enroll_rate', 600, 0, 1_000_000),
+    loginRatePerMinute: sources.count('login_rate', 10, 1, 1_000_000),
   };
 }
 
-function logFormat(value: string | undefined): LogFormat {
-  if (value === undefined) return defaultLogFormat();
-  if ((logFormats as readonly string[]).includes(value)) return value as LogFormat;
-  throw configError(`log format "${value}" is not ${logFormats.join(' or ')}`);
-}
-
 /** `off` turns TFTP off; no value means port 69 on every address, or 6969 where 69 is not permitted. */
-function tftpConfig(value: string | undefined, singlePort: string | boolean | undefined): Config['tftp'] {
-  const single =
-    typeof singlePort === 'boolean' ? singlePort : singlePort === undefined ? false : parseBool('MUSTER_TFTP_SINGLE_PORT', singlePort);
-  if (value === undefined) return { host: '0.0.0.0', port: 69, fallback: 6969, singlePort: single };
-  if (/^(off|false|no|0)$/i.test(value.trim())) return null;
-  return { ...parseListen(value), fallback: null, singlePort: single };
+function tftpConfig(sources: Sources): Config['tftp'] {
+  const value = sources.string('tftp_listen', null);
+  if (value !== null && /^(off|false|no|0)$/i.test(value.trim())) return null;
+  const address = value === null ? { host: '0.0.0.0', port: 69, fallback: 6969 } : { ...sources.listen('tftp_listen', ''), fallback: null };
+  const perSecond = sources.count('tftp_rate', 10, 0, 1_000_000);
+  return {
+    ...address,
+    singlePort: sources.bool('tftp_single_port', false),
+    workers: sources.count('tftp_workers', Math.min(availableParallelism(), 4), 0, 64),
+    requestRate: perSecond === 0 ? null : { perSecond, burst: sources.count('tftp_burst', 50, 1, 1_000_000) },
+    maxPerClient: sources.count('tftp_max_per_client', 64, 1, 65_535),
+    maxTransfers: sources.count('tftp_max_transfers', 1000, 1, 1_000_000),
+  };
 }
 
-function publicUrl(value: string | undefined, listen: { host: string; port: number }): string {
-  if (value) {
-    if (!/^https?:\/\/[^/]+/.test(value)) throw configError(`MUSTER_PUBLIC_URL="${value}" is not an http(s) URL`);
+function publicUrl(sources: Sources, listen: { host: string; port: number }): string {
+  const given = sources.given('public_url');
+  if (given) {
+    const value = String(given.value);
+    if (!/^https?:\/\/[^/]+/.test(value)) throw configError(`${given.name}="${value}" is not an http(s) URL`);
     return value.replace(/\/+$/, '');
   }
   const host = listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host;
@@ -203,4 +316,23 @@ const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export function isLoopbackOnly(host: string): boolean {
   return loopbackHosts.has(host) || host.startsWith('127.');
+}
+
+/** The configuration as `muster serve --print-config` shows it: secrets masked, the database password too. */
+export function printableConfig(config: Config): Record<string, unknown> {
+  const database =
+    config.database.dialect === 'postgres'
+      ? { dialect: 'postgres', url: maskPassword(config.database.url) }
+      : { dialect: 'sqlite', path: config.database.path };
+  return { ...config, database, jwtSecret: config.jwtSecret ? '[set]' : null };
+}
+
+function maskPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '*****';
+    return parsed.toString();
+  } catch {
+    return '[unparsable URL]';
+  }
 }

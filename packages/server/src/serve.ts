@@ -59,7 +59,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
 /** `muster migrate`: brings the database schema up to date. */
 export async function migrate(config: Config): Promise<{ database: string; applied: string[]; current: string | null }> {
-  const db = openDatabase(config.database, { poolSize: 1 });
+  const db = openDatabase(config.database, { poolSize: 1, sync: config.sqliteSync });
   try {
     const report = await migrateToLatest(db.kysely, db.dialect);
     return { database: describeTarget(config.database), ...report };
@@ -81,7 +81,7 @@ export async function createUserDirect(
 ): Promise<User> {
   const body = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   if (!checkUserCreate(body)) throw toMusterError({ validation: checkUserCreate.errors, validationContext: 'body' });
-  const db = openDatabase(config.database, { poolSize: 2 });
+  const db = openDatabase(config.database, { poolSize: 2, sync: config.sqliteSync });
   try {
     await migrateToLatest(db.kysely, db.dialect);
     return await new UserService(new Transactor(db, new EventBus())).create('cli', body as UserCreate);

@@ -1,3 +1,4 @@
+import { logFormats, logLevels, type SettingKey, settings } from '@muster/server/settings.ts';
 import { Command, Option } from 'commander';
 import { addDatabaseOptions, type DatabaseOptions, loadServerPackage } from '../database-options.ts';
 
@@ -8,35 +9,40 @@ interface ServeOptions extends DatabaseOptions {
   logLevel?: string;
   logFormat?: string;
   enableAuth?: string | true;
+  printConfig?: boolean;
 }
 
-const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** A setting's help: what it does, its environment variables and its default, from the one settings table. */
+function described(key: SettingKey, what: string): string {
+  const setting = settings[key];
+  return `${what} (env ${setting.env.join(' or ')}; default ${setting.default})`;
+}
 
 export function serveCommand(): Command {
   const command = new Command('serve')
     .description('run the muster server: API, dashboard and boot services')
-    .option('--listen <host:port>', 'HTTP address (env MUSTER_LISTEN or LISTEN_ADDR; default :8080)')
-    .option(
-      '--tftp-listen <host:port>',
-      'TFTP address for Pis and PXE ROMs, or off (env MUSTER_TFTP_LISTEN; default :69, or :6969 with a warning where 69 is not permitted)',
-    );
+    .option('--listen <host:port>', described('listen', 'HTTP address; :PORT listens on every interface'))
+    .option('--tftp-listen <host:port>', described('tftp_listen', 'TFTP address for Pis and PXE ROMs, or off'));
   addDatabaseOptions(command)
-    .option('--config <file>', 'JSON config file (env MUSTER_CONFIG)')
-    .addOption(new Option('--log-level <level>', 'log level (env MUSTER_LOG_LEVEL; default info)').choices(logLevels))
-    .addOption(
-      new Option(
-        '--log-format <format>',
-        'pretty (one line per entry) or json (env MUSTER_LOG_FORMAT; default pretty on a terminal, else json)',
-      ).choices(['pretty', 'json']),
+    .option('--config <file>', 'JSON config file; its keys are the settings in snake_case, e.g. {"listen": ":8080"} (env MUSTER_CONFIG)')
+    .addOption(new Option('--log-level <level>', described('log_level', 'log level')).choices(logLevels))
+    .addOption(new Option('--log-format <format>', described('log_format', 'pretty (a line per entry) or json')).choices(logFormats))
+    .option('--enable-auth [bool]', described('enable_auth', 'require logins: true or false; false is allowed on loopback only'))
+    .option('--print-config', 'print the effective configuration (secrets masked) as JSON and exit')
+    .addHelpText(
+      'after',
+      `\nEvery setting, its environment variables and its default:\n${Object.entries(settings)
+        .map(([key, setting]) => `  ${key.padEnd(20)} ${setting.env.join(', ').padEnd(36)} ${setting.default}`)
+        .join(
+          '\n',
+        )}\n  JWT_SECRET (environment only): the session signing key; default: generated once into the database\n\nExample:\n  muster serve --listen 127.0.0.1:8080 --tftp-listen 0.0.0.0:69 --data-dir /var/lib/muster`,
     )
-    .option('--enable-auth [bool]', 'require logins: true or false; false is allowed on loopback only (env ENABLE_AUTH)')
-    .addHelpText('after', '\nExample:\n  muster serve --listen 127.0.0.1:8080 --tftp-listen 0.0.0.0:69 --data-dir /var/lib/muster')
     .action(serve);
   return command;
 }
 
 async function serve(options: ServeOptions): Promise<void> {
-  const { loadConfig, startServer } = await loadServerPackage();
+  const { loadConfig, printableConfig, startServer } = await loadServerPackage();
   const config = loadConfig({
     listen: options.listen,
     tftpListen: options.tftpListen,
@@ -47,6 +53,10 @@ async function serve(options: ServeOptions): Promise<void> {
     logLevel: options.logLevel,
     logFormat: options.logFormat,
   });
+  if (options.printConfig) {
+    process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
+    return;
+  }
   // Listen for the stop signal before starting: the server answers requests before startServer returns.
   const stopped = firstSignal();
   const server = await startServer(config);

@@ -29,20 +29,27 @@ export function pgTypes() {
   };
 }
 
-export function openDatabase(target: DatabaseTarget, options: { poolSize?: number } = {}): Db {
+export interface OpenOptions {
+  /** PostgreSQL connections (default 10). */
+  poolSize?: number;
+  /** SQLite: normal survives a crash of the process, full a loss of power too (default normal). */
+  sync?: 'normal' | 'full';
+}
+
+export function openDatabase(target: DatabaseTarget, options: OpenOptions = {}): Db {
   if (target.dialect === 'sqlite') {
     mkdirSync(dirname(target.path), { recursive: true });
     const sqlite = openNodeSqlite(target.path);
     // WAL keeps readers off the writer; NORMAL sync is durable against a process crash (kill -9),
     // and MUSTER_SQLITE_SYNC=full extends that to power loss (docs/storage.md).
-    const sync = process.env.MUSTER_SQLITE_SYNC === 'full' ? 'FULL' : 'NORMAL';
+    const sync = options.sync === 'full' ? 'FULL' : 'NORMAL';
     sqlite.raw.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${sync}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;`);
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     return { kysely, dialect: 'sqlite', target, pool: null, close: () => kysely.destroy() };
   }
   const pool = new pg.Pool({
     connectionString: target.url,
-    max: options.poolSize ?? Number(process.env.MUSTER_DB_POOL ?? 10),
+    max: options.poolSize ?? 10,
     types: pgTypes(),
   });
   pool.on('error', () => {}); // an idle client's error surfaces on its next query

@@ -1,8 +1,7 @@
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 
-export const logFormats = ['pretty', 'json'] as const;
-export type LogFormat = (typeof logFormats)[number];
+import type { LogFormat } from '../../settings.ts';
 
 // Never log credentials: headers that carry them and body fields that are secrets.
 export const redactPaths = [
