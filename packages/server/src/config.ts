@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { MusterError } from '@muster/contract';
@@ -23,6 +24,16 @@ export interface Config {
   builder: { command: string | null; timeoutSeconds: number; maxAttempts: number };
   enrollRatePerMinute: number;
   loginRatePerMinute: number;
+  /** Peers (addresses or CIDRs) whose X-Forwarded-For is believed; empty trusts nobody. */
+  trustProxy: string[];
+  /** Per-source token bucket on the anonymous boot doors (/boot.ipxe, /ipxe, /nixos, /boot/artifacts). */
+  bootRate: { perMinute: number; burst: number };
+  /** New machines all anonymous doors together may create per minute; 0 is unlimited. */
+  discoveryPerMinute: number;
+  /** The largest `hardware` an enrollment may report, serialised. */
+  factsMaxBytes: number;
+  /** How long boot requests and device events are kept, in seconds; 0 keeps them for ever. */
+  retention: { bootRequestsSeconds: number; eventsSeconds: number };
 }
 
 /** Options given on the command line; undefined means "not given". */
@@ -34,6 +45,7 @@ export interface ConfigFlags {
   config?: string;
   enableAuth?: string;
   logLevel?: string;
+  trustProxy?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -70,6 +82,46 @@ export function parseBytes(name: string, value: string): number {
   const bytes = match ? Number(match[1]) * byteUnits[match[2].toLowerCase()] : Number.NaN;
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw configError(`${name}="${value}" is not a size like 16G, 512M or 1048576`);
   return bytes;
+}
+
+/** A whole number from 0 up to max. */
+function parseCount(name: string, value: string | number, max = 1_000_000_000): number {
+  const count = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(count) || count < 0 || count > max)
+    throw configError(`${name}="${value}" is not a whole number from 0 to ${max}`);
+  return count;
+}
+
+/** A retention period (30d, 12h) or off/0 for keeping rows for ever. */
+function parseRetention(name: string, value: string): number {
+  if (/^\s*(off|never|0)\s*$/i.test(value)) return 0;
+  try {
+    return parseDuration(value);
+  } catch {
+    throw configError(`${name}="${value}" is not a duration like 30d or 12h, or off`);
+  }
+}
+
+const proxyNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Trusted proxies: addresses, CIDRs, or proxy-addr's names (loopback, linklocal, uniquelocal), separated by
+ * commas or spaces. A bad entry is an error, never silently skipped.
+ */
+export function parseTrustProxy(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const entries = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(/[\s,]+/)).filter(Boolean);
+  for (const entry of entries) {
+    if (proxyNames.has(entry)) continue;
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+    if (!family || !prefixOk || extra !== undefined) {
+      throw configError(`trust_proxy entry "${entry}" is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, ::1, loopback)`);
+    }
+  }
+  return entries;
 }
 
 function parseBool(name: string, value: string): boolean {
@@ -126,6 +178,13 @@ interface FileConfig {
   builder_command?: string;
   builder_timeout?: string;
   builder_attempts?: number;
+  trust_proxy?: string | string[];
+  boot_rate?: number;
+  boot_burst?: number;
+  discovery_rate?: number;
+  facts_max_bytes?: number | string;
+  retention_boot_requests?: string;
+  retention_events?: string;
 }
 
 function readFileConfig(path: string | undefined): FileConfig {
@@ -164,8 +223,22 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
       timeoutSeconds: parseDuration(env.MUSTER_BUILDER_TIMEOUT ?? file.builder_timeout ?? '30m'),
       maxAttempts: builderAttempts,
     },
-    enrollRatePerMinute: Number(env.MUSTER_ENROLL_RATE ?? 600),
+    enrollRatePerMinute: parseCount('MUSTER_ENROLL_RATE', env.MUSTER_ENROLL_RATE ?? 600),
     loginRatePerMinute: Number(env.MUSTER_LOGIN_RATE ?? 10),
+    trustProxy: parseTrustProxy(flags.trustProxy ?? env.MUSTER_TRUST_PROXY ?? file.trust_proxy),
+    bootRate: {
+      perMinute: parseCount('MUSTER_BOOT_RATE', env.MUSTER_BOOT_RATE ?? file.boot_rate ?? 600),
+      burst: parseCount('MUSTER_BOOT_BURST', env.MUSTER_BOOT_BURST ?? file.boot_burst ?? 400),
+    },
+    discoveryPerMinute: parseCount('MUSTER_DISCOVERY_RATE', env.MUSTER_DISCOVERY_RATE ?? file.discovery_rate ?? 1000),
+    factsMaxBytes: parseBytes('MUSTER_FACTS_MAX_BYTES', String(env.MUSTER_FACTS_MAX_BYTES ?? file.facts_max_bytes ?? '16K')),
+    retention: {
+      bootRequestsSeconds: parseRetention(
+        'MUSTER_RETENTION_BOOT_REQUESTS',
+        env.MUSTER_RETENTION_BOOT_REQUESTS ?? file.retention_boot_requests ?? '30d',
+      ),
+      eventsSeconds: parseRetention('MUSTER_RETENTION_EVENTS', env.MUSTER_RETENTION_EVENTS ?? file.retention_events ?? '90d'),
+    },
   };
 }
 

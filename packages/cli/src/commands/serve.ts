@@ -7,6 +7,7 @@ interface ServeOptions extends DatabaseOptions {
   config?: string;
   logLevel?: string;
   enableAuth?: string | true;
+  trustProxy?: string;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -23,6 +24,10 @@ export function serveCommand(): Command {
     .option('--config <file>', 'JSON config file (env MUSTER_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level (env MUSTER_LOG_LEVEL; default info)').choices(logLevels))
     .option('--enable-auth [bool]', 'require logins: true or false; false is allowed on loopback only (env ENABLE_AUTH)')
+    .option(
+      '--trust-proxy <list>',
+      'addresses or CIDRs of proxies whose X-Forwarded-For is believed, comma-separated (env MUSTER_TRUST_PROXY; default none)',
+    )
     .addHelpText('after', '\nExample:\n  muster serve --listen 127.0.0.1:8080 --tftp-listen 0.0.0.0:69 --data-dir /var/lib/muster')
     .action(serve);
   return command;
@@ -38,6 +43,7 @@ async function serve(options: ServeOptions): Promise<void> {
     config: options.config,
     enableAuth: options.enableAuth === true ? 'true' : options.enableAuth,
     logLevel: options.logLevel,
+    trustProxy: options.trustProxy,
   });
   // Listen for the stop signal before starting: the server answers requests before startServer returns.
   const stopped = firstSignal();

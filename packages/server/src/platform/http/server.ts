@@ -18,6 +18,8 @@ export interface HttpOptions {
   authenticate: ((bearer: string) => Promise<Principal>) | null;
   localPrincipal: Principal;
   version: string;
+  /** Peers whose X-Forwarded-For is believed (request.ip is then the rightmost untrusted hop); none by default. */
+  trustProxy?: string[];
 }
 
 // Never log credentials: headers that carry them and body fields that are secrets.
@@ -53,6 +55,7 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     forceCloseConnections: true,
+    trustProxy: options.trustProxy?.length ? options.trustProxy : false,
   }).withTypeProvider() as unknown as App;
 
   // Handlers can outlive their connection (the client left); shutdown waits for them before the
