@@ -86,3 +86,21 @@ export class SourceLimiter {
     return this.#buckets.size;
   }
 }
+
+/**
+ * The key a source is limited by: an IPv4 address, or the /64 of an IPv6 address (one host commonly holds a
+ * whole /64, so per address would let it pick a fresh source per request).
+ */
+export function sourceKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1];
+  if (!ip.includes(':')) return ip;
+  const [head, tail = ''] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':')}::/64`;
+}
