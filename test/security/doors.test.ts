@@ -35,6 +35,15 @@ async function eventTypes(h: Harness, machineId: string): Promise<string[]> {
   return events.map((e) => e.type);
 }
 
+/** Spends what a source got back since it was last refused (one a second here); returns the refusal. */
+async function spent(h: Harness, source: string) {
+  for (let i = 0; i < 200; i++) {
+    const reply = await from(h, source, `/ipxe?mac=${randomMac()}`);
+    if (reply.status === 429) return reply;
+  }
+  throw new Error(`${source} was never refused`);
+}
+
 function statusCounts(statuses: number[]): Record<number, number> {
   const counts: Record<number, number> = {};
   for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
@@ -69,9 +78,8 @@ eachDatabase(
       assert.equal(await rows(h(), 'events'), eventsBefore + 40 * 2 + 1);
     });
 
-    test('the source limit answers 429 problem+json with Retry-After', async () => {
-      const reply = await from(h(), '10.0.0.1', `/ipxe?mac=${randomMac()}`);
-      assert.equal(reply.status, 429);
+    test('the source limit answers 429 problem+json with Retry-After, at every boot door', async () => {
+      const reply = await spent(h(), '10.0.0.1');
       assert.match(reply.headers['content-type'] as string, /^application\/problem\+json/);
       assert.match(String(reply.headers['retry-after']), /^[1-9]\d*$/);
       const problem = JSON.parse(reply.text);
@@ -80,6 +88,7 @@ eachDatabase(
         { code: 'rate_limited', status: 429, retry_after: Number(reply.headers['retry-after']) },
       );
       for (const url of ['/boot.ipxe', '/nixos/machines/ATTACK1.ipxe', `/boot/artifacts/${'0'.repeat(64)}/kernel?m=m_x&s=x`]) {
+        await spent(h(), '10.0.0.1');
         assert.equal((await from(h(), '10.0.0.1', url)).status, 429, url);
       }
     });
@@ -121,8 +130,7 @@ eachDatabase(
     });
 
     test('X-Forwarded-For from an untrusted peer is ignored: a spoofed header does not escape the source limit', async () => {
-      // Spend what the source got back since the flood (one a second), then spoof.
-      for (let i = 0; i < 200 && (await from(h(), '10.0.0.1', `/ipxe?mac=${randomMac()}`)).status !== 429; i++);
+      await spent(h(), '10.0.0.1');
       const reply = await from(h(), '10.0.0.1', `/ipxe?mac=${randomMac()}`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
       assert.equal(reply.status, 429);
     });
@@ -305,6 +313,22 @@ eachDatabase(
     });
   },
   { env: { MUSTER_BOOT_BURST: '2000' } },
+);
+
+eachDatabase(
+  'security: refusals of unseen machines are reported within the minute budget',
+  (h) => {
+    test('100 unseen MACs refused by a rule: 100 answers 403, at most 5 boot.refused events (the budget), no machine', async () => {
+      assert.equal((await h().request('PUT', '/api/v1/rules/nobody', { body: { door: 'ipxe', action: 'refuse' } })).status, 200);
+      const statuses: number[] = [];
+      for (let i = 0; i < 100; i++) statuses.push((await from(h(), `10.8.0.${i}`, `/ipxe?mac=${randomMac()}`)).status);
+      assert.deepEqual(statusCounts(statuses), { 403: 100 });
+      const refused = await h().muster.db.kysely.selectFrom('events').select('id').where('type', '=', 'boot.refused').execute();
+      assert.equal(refused.length, 5);
+      assert.equal(await rows(h(), 'machines'), 0);
+    });
+  },
+  { env: { MUSTER_DISCOVERY_RATE: '5' } },
 );
 
 test('muster serve refuses a bad --trust-proxy entry at start with one line and exit code 2', async () => {
