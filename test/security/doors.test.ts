@@ -93,10 +93,11 @@ eachDatabase(
       }
     });
 
-    test('200 more sources with one new MAC each: the server-wide budget holds (503, no machine), one throttle event', async () => {
+    test('200 more sources with one new MAC or service tag each (iPXE and nixos doors): the server-wide budget holds (503, no machine), one throttle event', async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 200; i++) {
-        const reply = await from(h(), `10.1.${i >> 8}.${i & 255}`, `/ipxe?mac=${randomMac()}`);
+        const url = i % 2 ? `/ipxe?mac=${randomMac()}` : `/nixos/machines/NEW${randomSerial()}.ipxe`;
+        const reply = await from(h(), `10.1.${i >> 8}.${i & 255}`, url);
         if (reply.status === 503) assert.match(String(reply.headers['retry-after']), /^[1-9]\d*$/);
         statuses.push(reply.status);
       }
@@ -314,6 +315,33 @@ eachDatabase(
   },
   { env: { MUSTER_BOOT_BURST: '2000' } },
 );
+
+eachDatabase('security: the default limits let a legitimate rack boot', (h) => {
+  test('40 machines behind one NAT address booting at once (/boot.ipxe, /ipxe, kernel, initrd, /ipxe again: 200 requests) are all answered', async () => {
+    const [kernel, initrd] = await treeFiles(h(), { bzImage: Buffer.alloc(1024, 1), initrd: Buffer.alloc(2048, 2) });
+    for (const [name, file] of [
+      ['registration/kernel', kernel],
+      ['registration/initrd', initrd],
+    ] as const) {
+      const put = await h().request('PUT', `/api/v1/artifact-names/${encodeURIComponent(name)}`, { body: { sha256: file.sha256 } });
+      assert.equal(put.status < 300, true);
+    }
+    const boot = async (n: number) => {
+      const mac = `52:54:00:aa:00:${n.toString(16).padStart(2, '0')}`;
+      const statuses = [(await from(h(), '192.0.2.10', '/boot.ipxe')).status];
+      const answer = await from(h(), '192.0.2.10', `/ipxe?mac=${mac}`);
+      statuses.push(answer.status);
+      for (const url of answer.text.match(/http:\/\/\S+\/boot\/artifacts\/\S+/g) ?? []) {
+        statuses.push((await from(h(), '192.0.2.10', new URL(url).pathname + new URL(url).search)).status);
+      }
+      statuses.push((await from(h(), '192.0.2.10', `/ipxe?mac=${mac}`)).status);
+      return statuses;
+    };
+    const all = (await Promise.all(Array.from({ length: 40 }, (_, n) => boot(n)))).flat();
+    assert.deepEqual(statusCounts(all), { 200: 200 });
+    assert.equal(await rows(h(), 'machines'), 40);
+  });
+});
 
 eachDatabase(
   'security: refusals of unseen machines are reported within the minute budget',
