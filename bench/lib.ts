@@ -355,7 +355,15 @@ export function freePort(): Promise<number> {
 }
 
 function serverEnv(url: string | undefined, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, MUSTER_ENROLL_RATE: '0', MUSTER_LOG_LEVEL: 'warn', MUSTER_TFTP_LISTEN: 'off', ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    // The load comes from one address and creates new machines as fast as it can: the limits meant for floods are off.
+    MUSTER_ENROLL_RATE: '0',
+    MUSTER_DISCOVERY_RATE: '0',
+    MUSTER_LOG_LEVEL: 'warn',
+    MUSTER_TFTP_LISTEN: 'off',
+    ...extra,
+  };
   for (const name of [
     'DATABASE_URL',
     'MUSTER_DATABASE_URL',

@@ -112,6 +112,15 @@ eachDatabase(
       assert.match(shown.stdout, /requests:\s+2 \(1 failed\), 12 bytes/);
       assert.match(shown.stdout, /pi\s+a0000002\/config.txt\s+ok\s+12/);
       assert.match(shown.stdout, /pi\s+a0000002\/nothing-here\s+not_found\s+0/);
+      // The same request again in a row is one line with its count.
+      await tftpGet(port, 'a0000002/nothing-here');
+      let again = await cli(h(), ['boot', 'session', session.id]);
+      for (let i = 0; i < 100 && !/requests:\s+3 /.test(again.stdout); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        again = await cli(h(), ['boot', 'session', session.id]);
+      }
+      assert.match(again.stdout, /pi\s+a0000002\/nothing-here\s+not_found\s+0\s+\d+\s+File not found\s+2\n/);
+      assert.equal(again.stdout.match(/nothing-here/g)?.length, 1);
     });
 
     test('boot script set, show and reset', async () => {

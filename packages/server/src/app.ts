@@ -10,9 +10,10 @@ import { type Config, isLoopbackOnly } from './config.ts';
 import { artifactRoutes } from './modules/artifacts/routes.ts';
 import { ArtifactService } from './modules/artifacts/service.ts';
 import { JwtSigner } from './modules/auth/jwt.ts';
-import { FailureLimiter } from './modules/auth/limiter.ts';
+import { FailureLimiter, SourceLimiter } from './modules/auth/limiter.ts';
 import { authRoutes } from './modules/auth/routes.ts';
 import { AuthService, loadJwtSecret, localPrincipal } from './modules/auth/service.ts';
+import { MinuteBudget } from './modules/boot/budget.ts';
 import { BootDiscovery } from './modules/boot/discover.ts';
 import { bootRoutes } from './modules/boot/routes.ts';
 import { BootScriptService } from './modules/boot/scripts.ts';
@@ -21,6 +22,7 @@ import { buildHandler } from './modules/builds/builder.ts';
 import { BuildService } from './modules/builds/service.ts';
 import { bulkRoutes } from './modules/bulk/routes.ts';
 import { BulkService } from './modules/bulk/service.ts';
+import { defaultFactsBound } from './modules/enroll/facts.ts';
 import { enrollRoutes } from './modules/enroll/routes.ts';
 import { EnrollService } from './modules/enroll/service.ts';
 import { eventRoutes } from './modules/events/routes.ts';
@@ -46,6 +48,7 @@ import { UserService } from './modules/users/service.ts';
 import { randomCode } from './platform/crypto/secrets.ts';
 import { type Db, openDatabase } from './platform/db/connect.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
+import { RetentionTimer } from './platform/db/retention.ts';
 import { generatedSecret } from './platform/db/settings.ts';
 import { Transactor } from './platform/db/transact.ts';
 import { EventBus } from './platform/events/bus.ts';
@@ -69,6 +72,8 @@ export interface Muster {
   auth: AuthService;
   users: UserService;
   artifacts: ArtifactService;
+  /** Prunes old boot requests and device events (also on its own timer once listening). */
+  retention: RetentionTimer;
   /** The TFTP front door's address once listening; null when TFTP is off. */
   tftpAddress: { address: string; port: number } | null;
   /** Starts listeners and the job runner; returns the HTTP base URL. */
@@ -114,7 +119,15 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const builds = new BuildService(transactor, db.dialect, config, () => runner?.wake());
   const bulk = new BulkService(transactor, machines, groups, builds);
   const rules = new RuleService(transactor);
-  const discovery = new BootDiscovery(transactor, rules);
+  // One budget for new machines across every anonymous door (iPXE, nixos, Pi TFTP, enroll), per process.
+  const discoveries = new MinuteBudget(config.discoveryPerMinute, (exceeded) => {
+    app.log.warn(exceeded, 'discovery budget spent: unseen machines are not created until the next minute');
+    transactor
+      .run((tx) => tx.emit({ type: 'boot.discovery_throttled', actor: 'system', reason: 'discovery budget spent', data: { ...exceeded } }))
+      .catch((error) => app.log.error({ err: error }, 'event not recorded'));
+  });
+  const discovery = new BootDiscovery(transactor, rules, { discoveries, reports: new MinuteBudget(config.discoveryPerMinute) });
+  const bootLimiter = new SourceLimiter({ ratePerMinute: config.bootRate.perMinute, burst: config.bootRate.burst });
   const timeline = new BootTimeline(transactor);
   const scripts = new BootScriptService(transactor);
   const pi = new PiService(transactor, artifacts, discovery, { publicUrl: config.publicUrl });
@@ -131,12 +144,18 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     authenticate: config.enableAuth ? (bearer) => auth.authenticate(bearer) : null,
     localPrincipal,
     version,
+    trustProxy: config.trustProxy,
   });
   systemRoutes(app, metrics, { check: async () => void (await sql`select 1`.execute(db.kysely)) });
   authRoutes(app, auth, new FailureLimiter(config.loginRatePerMinute, 60_000), (id) => users.get(localPrincipal, id));
   userRoutes(app, users);
   tokenRoutes(app, tokens);
-  enrollRoutes(app, new EnrollService(transactor), metrics, config.enrollRatePerMinute);
+  enrollRoutes(
+    app,
+    new EnrollService(transactor, { facts: { ...defaultFactsBound, maxBytes: config.factsMaxBytes }, discoveries }),
+    metrics,
+    new SourceLimiter({ ratePerMinute: config.enrollRatePerMinute, burst: config.enrollRatePerMinute }),
+  );
   machineRoutes(app, machines, builds, events);
   fleetRoutes(app, fleets);
   groupRoutes(app, groups);
@@ -146,8 +165,8 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   ruleRoutes(app, rules);
   piRoutes(app, pi);
   bootRoutes(app, timeline, scripts);
-  ipxeRoutes(app, new IpxeService(transactor, discovery, scripts, signer), timeline);
-  bootArtifactRoutes(app, artifacts, signer, timeline);
+  ipxeRoutes(app, new IpxeService(transactor, discovery, scripts, signer), timeline, bootLimiter);
+  bootArtifactRoutes(app, artifacts, signer, timeline, bootLimiter);
   const tftpDoor = new TftpDoor(pi, artifacts, timeline, (error) => app.log.error({ err: error }, 'boot timeline not recorded'));
   let tftp: TftpServer | null = null;
   artifactRoutes(app, artifacts);
@@ -162,6 +181,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     onFinished: (type, result) => metrics.jobsFinished.inc({ type, result }),
   });
   const jobRunner = runner;
+  const retention = new RetentionTimer(transactor, config.retention, (error) => app.log.error({ err: error }, 'retention prune failed'));
 
   const listener =
     db.target.dialect === 'postgres'
@@ -207,11 +227,13 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     auth,
     users,
     artifacts,
+    retention,
     tftpAddress: null,
     async listen() {
       await listener?.start();
       await jobRunner.start();
       const url = await app.listen({ host: config.listen.host, port: config.listen.port });
+      retention.start();
       if (config.tftp) {
         try {
           muster.tftpAddress = await startTftp(config.tftp.port);
@@ -228,6 +250,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     },
     async close() {
       await (tftp as TftpServer | null)?.stop();
+      await retention.stop();
       await app.close();
       await app.handlersDone(5_000);
       await jobRunner.stop();

@@ -4,7 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { MusterError } from '@muster/contract';
-import { dsnToUrl, isLoopbackOnly, loadConfig, parseBytes, parseDuration, parseListen, printableConfig } from './config.ts';
+import {
+  dsnToUrl,
+  isLoopbackOnly,
+  loadConfig,
+  parseBytes,
+  parseDuration,
+  parseListen,
+  parseTrustProxy,
+  printableConfig,
+} from './config.ts';
 
 test('listen addresses: HOST:PORT, :PORT (all interfaces) and [v6]:PORT', () => {
   assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
@@ -174,4 +183,57 @@ describe('configuration is checked: a bad value is one line naming it', () => {
     assert.deepEqual(JSON.parse(printed).database, { dialect: 'postgres', url: 'postgres://muster:*****@db/muster' });
     assert.equal(JSON.parse(printed).jwtSecret, '[set]');
   });
+});
+
+test('trusted proxies: addresses, CIDRs and proxy-addr names, from a flag list, the environment or a config file array', () => {
+  assert.deepEqual(parseTrustProxy('10.0.0.5, 10.1.0.0/16 ::1,fd00::/8 loopback'), [
+    '10.0.0.5',
+    '10.1.0.0/16',
+    '::1',
+    'fd00::/8',
+    'loopback',
+  ]);
+  assert.deepEqual(parseTrustProxy(['192.0.2.1', '198.51.100.0/24']), ['192.0.2.1', '198.51.100.0/24']);
+  assert.deepEqual(parseTrustProxy(undefined), []);
+  assert.deepEqual(loadConfig({}, {}).trustProxy, [], 'nobody is trusted by default');
+  assert.deepEqual(loadConfig({ trustProxy: '127.0.0.1' }, { MUSTER_TRUST_PROXY: '10.0.0.1' }).trustProxy, ['127.0.0.1']);
+  for (const bad of ['proxy.example', '10.0.0.0/33', '::1/129', '10.0.0.1/8/1', '10.0.0', '10.0.0.0/x']) {
+    assert.throws(
+      () => parseTrustProxy(bad),
+      (e: MusterError) => e.code === 'bad_request' && e.message.includes(`"${bad}"`),
+      bad,
+    );
+  }
+});
+
+test('door limits and retention: defaults, off, and bad values refused', () => {
+  const defaults = loadConfig({}, {});
+  assert.deepEqual(
+    {
+      enroll: defaults.enrollRatePerMinute,
+      boot: defaults.bootRate,
+      discovery: defaults.discoveryPerMinute,
+      facts: defaults.factsMaxBytes,
+      retention: defaults.retention,
+    },
+    {
+      enroll: 600,
+      boot: { perMinute: 600, burst: 400 },
+      discovery: 1000,
+      facts: 16384,
+      retention: { bootRequestsSeconds: 30 * 86400, eventsSeconds: 90 * 86400 },
+    },
+  );
+  const off = loadConfig({}, { MUSTER_DISCOVERY_RATE: '0', MUSTER_RETENTION_EVENTS: 'off', MUSTER_RETENTION_BOOT_REQUESTS: '12h' });
+  assert.deepEqual([off.discoveryPerMinute, off.retention], [0, { bootRequestsSeconds: 43200, eventsSeconds: 0 }]);
+  for (const env of [
+    { MUSTER_ENROLL_RATE: 'abc' },
+    { MUSTER_BOOT_RATE: '-1' },
+    { MUSTER_BOOT_BURST: '1.5' },
+    { MUSTER_DISCOVERY_RATE: 'lots' },
+    { MUSTER_FACTS_MAX_BYTES: 'big' },
+    { MUSTER_RETENTION_EVENTS: 'soon' },
+  ]) {
+    assert.throws(() => loadConfig({}, env), MusterError, JSON.stringify(env));
+  }
 });

@@ -36,6 +36,16 @@ export interface Config {
   builder: { command: string | null; timeoutSeconds: number; maxAttempts: number };
   enrollRatePerMinute: number;
   loginRatePerMinute: number;
+  /** Peers (addresses or CIDRs) whose X-Forwarded-For is believed; empty trusts nobody. */
+  trustProxy: string[];
+  /** Per-source token bucket on the anonymous boot doors (/boot.ipxe, /ipxe, /nixos, /boot/artifacts). */
+  bootRate: { perMinute: number; burst: number };
+  /** New machines all anonymous doors together may create per minute; 0 is unlimited. */
+  discoveryPerMinute: number;
+  /** The largest `hardware` an enrollment may report, serialised. */
+  factsMaxBytes: number;
+  /** How long boot requests and device events are kept, in seconds; 0 keeps them for ever. */
+  retention: { bootRequestsSeconds: number; eventsSeconds: number };
 }
 
 export interface TftpConfig {
@@ -64,7 +74,7 @@ export const ConfigFile = Type.Object(
   },
   { additionalProperties: false },
 );
-type FileConfig = Partial<Record<SettingKey, string | number | boolean>>;
+type FileConfig = Partial<Record<SettingKey, string | number | boolean | string[]>>;
 
 let fileValidator: ReturnType<Ajv.default['compile']> | null = null;
 function fileCheck() {
@@ -104,7 +114,7 @@ function describeType(schema: TSchema): string {
 /** One setting's value as given, and the name to blame when it is wrong. */
 interface Given {
   name: string;
-  value: string | number | boolean;
+  value: string | number | boolean | string[];
 }
 
 class Sources {
@@ -173,6 +183,19 @@ class Sources {
   bytes(key: SettingKey, fallback: string): number {
     const given = this.given(key);
     return parseBytes(given?.name ?? key, given === undefined ? fallback : String(given.value));
+  }
+
+  /** A retention period (30d, 12h), or off or 0 for keeping rows for ever. */
+  retention(key: SettingKey, fallback: string): number {
+    const given = this.given(key);
+    const value = given === undefined ? fallback : String(given.value);
+    if (/^\s*(off|never|0)\s*$/i.test(value)) return 0;
+    return parseDuration(value, given?.name ?? key);
+  }
+
+  trustProxy(): string[] {
+    const given = this.given('trust_proxy');
+    return given === undefined ? [] : parseTrustProxy(given.value as string | string[], given.name);
   }
 
   listen(key: SettingKey, fallback: string): { host: string; port: number } {
@@ -282,6 +305,14 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     },
     enrollRatePerMinute: sources.count('enroll_rate', 600, 0, 1_000_000),
     loginRatePerMinute: sources.count('login_rate', 10, 1, 1_000_000),
+    trustProxy: sources.trustProxy(),
+    bootRate: { perMinute: sources.count('boot_rate', 600, 0, 1_000_000), burst: sources.count('boot_burst', 400, 1, 1_000_000) },
+    discoveryPerMinute: sources.count('discovery_rate', 1000, 0, 1_000_000),
+    factsMaxBytes: sources.bytes('facts_max_bytes', '16K'),
+    retention: {
+      bootRequestsSeconds: sources.retention('retention_boot_requests', '30d'),
+      eventsSeconds: sources.retention('retention_events', '90d'),
+    },
   };
 }
 
@@ -310,6 +341,28 @@ function publicUrl(sources: Sources, listen: { host: string; port: number }): st
   }
   const host = listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host;
   return `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}`;
+}
+
+const proxyNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Trusted proxies: addresses, CIDRs, or proxy-addr's names (loopback, linklocal, uniquelocal), separated by
+ * commas or spaces. A bad entry is an error, never silently skipped.
+ */
+export function parseTrustProxy(value: string | string[] | undefined, name = 'trust_proxy'): string[] {
+  if (value === undefined) return [];
+  const entries = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(/[\s,]+/)).filter(Boolean);
+  for (const entry of entries) {
+    if (proxyNames.has(entry)) continue;
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+    if (!family || !prefixOk || extra !== undefined) {
+      throw configError(`${name} entry "${entry}" is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, ::1, loopback)`);
+    }
+  }
+  return entries;
 }
 
 const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);

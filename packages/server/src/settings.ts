@@ -13,6 +13,7 @@ export interface ConfigFlags {
   enableAuth?: string;
   logLevel?: string;
   logFormat?: string;
+  trustProxy?: string;
 }
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -77,6 +78,26 @@ export const settings = {
   builder_attempts: { env: ['MUSTER_BUILDER_ATTEMPTS'], type: whole('tries per build, 1 to 20'), default: '1' },
   enroll_rate: { env: ['MUSTER_ENROLL_RATE'], type: whole('enrollments a minute per source, 0 for no limit'), default: '600' },
   login_rate: { env: ['MUSTER_LOGIN_RATE'], type: whole('failed logins a minute per source and per user'), default: '10' },
+  trust_proxy: {
+    env: ['MUSTER_TRUST_PROXY'],
+    flag: 'trustProxy',
+    type: Type.Union([Type.String(), Type.Array(Type.String())], { description: 'proxies whose X-Forwarded-For is believed' }),
+    default: 'none',
+  },
+  boot_rate: { env: ['MUSTER_BOOT_RATE'], type: whole('boot door requests a minute per source, 0 for no limit'), default: '600' },
+  boot_burst: { env: ['MUSTER_BOOT_BURST'], type: whole('boot door requests a source may make at once'), default: '400' },
+  discovery_rate: {
+    env: ['MUSTER_DISCOVERY_RATE'],
+    type: whole('new machines a minute from all anonymous doors, 0 for no limit'),
+    default: '1000',
+  },
+  facts_max_bytes: { env: ['MUSTER_FACTS_MAX_BYTES'], type: sizeOrCount('largest hardware facts an enrollment may send'), default: '16K' },
+  retention_boot_requests: {
+    env: ['MUSTER_RETENTION_BOOT_REQUESTS'],
+    type: text('how long boot sessions are kept, or off'),
+    default: '30d',
+  },
+  retention_events: { env: ['MUSTER_RETENTION_EVENTS'], type: text('how long device events are kept, or off'), default: '90d' },
 } satisfies Record<string, { env: string[]; flag?: keyof ConfigFlags; type: TSchema; default: string }>;
 
 export type SettingKey = keyof typeof settings;

@@ -23,8 +23,8 @@ function timelineText(session: BootSessionDetail): string {
     ['requests', `${session.requests} (${session.errors} failed), ${session.bytes} bytes`],
   ]);
   const rows = renderTable(
-    ['AT', 'DOOR', 'PATH', 'STATUS', 'BYTES', 'MS', 'ERROR'],
-    session.timeline.map((r) => [formatTime(r.at), r.door, r.path, r.status, r.bytes, r.duration_ms, r.error]),
+    ['AT', 'DOOR', 'PATH', 'STATUS', 'BYTES', 'MS', 'ERROR', 'TIMES'],
+    session.timeline.map((r) => [formatTime(r.at), r.door, r.path, r.status, r.bytes, r.duration_ms, r.error, r.count]),
   );
   return `${head}\n\n${rows}`;
 }

@@ -10,6 +10,7 @@ interface ServeOptions extends DatabaseOptions {
   logFormat?: string;
   enableAuth?: string | true;
   printConfig?: boolean;
+  trustProxy?: string;
 }
 
 /** A setting's help: what it does, its environment variables and its default, from the one settings table. */
@@ -28,6 +29,10 @@ export function serveCommand(): Command {
     .addOption(new Option('--log-level <level>', described('log_level', 'log level')).choices(logLevels))
     .addOption(new Option('--log-format <format>', described('log_format', 'pretty (a line per entry) or json')).choices(logFormats))
     .option('--enable-auth [bool]', described('enable_auth', 'require logins: true or false; false is allowed on loopback only'))
+    .option(
+      '--trust-proxy <list>',
+      described('trust_proxy', 'addresses or CIDRs of proxies whose X-Forwarded-For is believed, comma-separated'),
+    )
     .option('--print-config', 'print the effective configuration (secrets masked) as JSON and exit')
     .addHelpText(
       'after',
@@ -52,6 +57,7 @@ async function serve(options: ServeOptions): Promise<void> {
     enableAuth: options.enableAuth === true ? 'true' : options.enableAuth,
     logLevel: options.logLevel,
     logFormat: options.logFormat,
+    trustProxy: options.trustProxy,
   });
   if (options.printConfig) {
     process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`);

@@ -110,6 +110,8 @@ export const BootRequest = Type.Object({
   bytes: Type.Integer(),
   duration_ms: Type.Integer(),
   error: Type.Union([Type.String(), Type.Null()]),
+  count: Type.Integer({ description: 'How many times this same request came in a row (repeats are kept as one)' }),
+  last_at: Timestamp,
 });
 export type BootRequest = Static<typeof BootRequest>;
 

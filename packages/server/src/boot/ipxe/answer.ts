@@ -21,9 +21,11 @@ export interface IpxeParams {
 }
 
 export interface IpxeAnswer {
-  status: 200 | 403 | 404;
+  status: 200 | 403 | 404 | 503;
   script: string;
   machineId: string | null;
+  /** Seconds to wait, when the server's budget for new machines is spent (503). */
+  retryAfter?: number;
 }
 
 /** The first request: it makes iPXE say who it is. Text settings are URI-encoded, for spaces in product names. */
@@ -97,6 +99,13 @@ export class IpxeService {
     const found = await this.#discovery.identify(arrival, { discoverUnmatched: true });
     if (found.kind === 'refused')
       return { status: 403, script: script([`echo muster: rule ${found.rule.name} refuses this machine`, 'exit']), machineId: null };
+    if (found.kind === 'throttled')
+      return {
+        status: 503,
+        script: script(['echo muster: too many new machines at once; try again later', 'exit']),
+        machineId: null,
+        retryAfter: found.retryAfter,
+      };
     if (found.kind === 'ignored' || found.kind === 'unmatched') return { status: 404, script: script(['exit']), machineId: null };
     const facts = Object.fromEntries(
       (['manufacturer', 'product', 'buildarch', 'platform'] as const).flatMap((k) => (given(params[k]) ? [[k, params[k]]] : [])),

@@ -3,7 +3,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { sendArtifact } from '../../modules/artifacts/send.ts';
 import type { ArtifactService } from '../../modules/artifacts/service.ts';
+import type { SourceLimiter } from '../../modules/auth/limiter.ts';
 import type { BootTimeline } from '../../modules/boot/timeline.ts';
+import { limitBySource } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
 import type { ArtifactUrlSigner } from '../signing.ts';
 import { chainScript, type IpxeParams, type IpxeService } from './answer.ts';
@@ -48,7 +50,8 @@ function baseUrl(request: FastifyRequest): string {
 }
 
 /** iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe. */
-export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline): void {
+export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, limiter: SourceLimiter): void {
+  const onRequest = limitBySource(limiter, 'the boot doors');
   const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams) => {
     const started = performance.now();
     const answer = await ipxe.answer(params, baseUrl(request), request.ip, `${baseUrl(request)}${request.url}`);
@@ -62,6 +65,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
       error: null,
       at: new Date(),
     };
+    if (answer.retryAfter) reply.header('retry-after', String(answer.retryAfter));
     if (answer.machineId)
       await timeline.record(answer.machineId, record).catch((error) => request.log.error({ err: error }, 'boot timeline not recorded'));
     return reply.status(answer.status).type('text/plain; charset=utf-8').send(answer.script);
@@ -69,6 +73,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
 
   app.get('/boot.ipxe', {
     config: { action: 'public' },
+    onRequest,
     schema: { tags, security: [], summary: 'iPXE entry script: chains to /ipxe with the machine’s identifiers' },
     handler: async (request, reply) => {
       const script = chainScript(baseUrl(request));
@@ -87,6 +92,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
   });
   app.get('/ipxe', {
     config: { action: 'public' },
+    onRequest,
     schema: {
       tags,
       security: [],
@@ -99,6 +105,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline):
   });
   app.get('/nixos/machines/:file', {
     config: { action: 'public' },
+    onRequest,
     schema: {
       tags,
       security: [],
@@ -113,11 +120,18 @@ const ArtifactParams = Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{6
 const SignedQuery = Type.Object({ m: Type.String({ maxLength: 64 }), s: Type.String({ maxLength: 64 }) });
 
 /** Artifacts for machines, by the signed URLs their boot answers carry; each fetch goes into the machine's timeline. */
-export function bootArtifactRoutes(app: App, artifacts: ArtifactService, signer: ArtifactUrlSigner, timeline: BootTimeline): void {
+export function bootArtifactRoutes(
+  app: App,
+  artifacts: ArtifactService,
+  signer: ArtifactUrlSigner,
+  timeline: BootTimeline,
+  limiter: SourceLimiter,
+): void {
   app.route({
     method: ['GET', 'HEAD'],
     url: '/boot/artifacts/:sha256/:filename',
     config: { action: 'public' },
+    onRequest: limitBySource(limiter, 'the boot doors'),
     schema: {
       tags,
       security: [],

@@ -33,3 +33,74 @@ export class FailureLimiter {
     this.#failures.delete(key);
   }
 }
+
+export interface SourceLimits {
+  /** Tokens a source gets back per minute; 0 turns the limit off. */
+  ratePerMinute: number;
+  /** Requests a source may make at once before the rate applies. */
+  burst: number;
+  /** Sources remembered at most; the one seen longest ago is forgotten first (it starts again with a full bucket). */
+  maxSources?: number;
+}
+
+/**
+ * A token bucket per source. Memory is bounded: a spray of sources evicts the least recently seen
+ * buckets, and a forgotten source only gets its burst back, never more.
+ */
+export class SourceLimiter {
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #perMs: number;
+  readonly #burst: number;
+  readonly #maxSources: number;
+
+  constructor(limits: SourceLimits) {
+    this.#perMs = limits.ratePerMinute / 60_000;
+    this.#burst = Math.max(1, limits.burst);
+    this.#maxSources = limits.maxSources ?? 50_000;
+  }
+
+  get enabled(): boolean {
+    return this.#perMs > 0;
+  }
+
+  /** Takes one token for the source: 0 when the request may go ahead, else the seconds until it may. */
+  take(source: string, now = Date.now()): number {
+    if (this.#perMs <= 0) return 0;
+    const bucket = this.#buckets.get(source);
+    let tokens = this.#burst;
+    if (bucket) {
+      tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.at) * this.#perMs);
+      this.#buckets.delete(source);
+    } else if (this.#buckets.size >= this.#maxSources) {
+      this.#buckets.delete(this.#buckets.keys().next().value as string);
+    }
+    if (tokens < 1) {
+      this.#buckets.set(source, { tokens, at: now });
+      return Math.max(1, Math.ceil((1 - tokens) / this.#perMs / 1000));
+    }
+    this.#buckets.set(source, { tokens: tokens - 1, at: now });
+    return 0;
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+}
+
+/**
+ * The key a source is limited by: an IPv4 address, or the /64 of an IPv6 address (one host commonly holds a
+ * whole /64, so per address would let it pick a fresh source per request).
+ */
+export function sourceKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1];
+  if (!ip.includes(':')) return ip;
+  const [head, tail = ''] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':')}::/64`;
+}

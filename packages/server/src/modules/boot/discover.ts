@@ -5,12 +5,14 @@ import type { Transactor } from '../../platform/db/transact.ts';
 import { findIdentifierOwners, findMachineRow, insertMachineWithEvent, replaceLabels } from '../machines/store.ts';
 import type { BootClaim } from '../rules/match.ts';
 import type { RuleService } from '../rules/service.ts';
+import { MinuteBudget } from './budget.ts';
 
 export type Identification =
   | { kind: 'machine'; machine: MachineRow; created: boolean; rule: Rule | null }
   | { kind: 'ignored'; rule: Rule }
   | { kind: 'refused'; rule: Rule }
-  | { kind: 'unmatched' };
+  | { kind: 'unmatched' }
+  | { kind: 'throttled'; retryAfter: number };
 
 export interface BootArrival {
   claim: BootClaim;
@@ -18,17 +20,30 @@ export interface BootArrival {
   client: string;
 }
 
+/** What bounds the rows anonymous arrivals create: new machines, and refusal or unmatched events, per minute. */
+export interface DiscoveryLimits {
+  discoveries: MinuteBudget;
+  reports: MinuteBudget;
+}
+
 /**
  * Finds the machine a front door sees, or places an unseen one by the rules: discovered (created at once, so
  * that its very first request is answered), ignored, or refused. Refusals and unmatched arrivals are events.
+ * Past the server's discovery budget an unseen machine is throttled: nothing is created.
  */
 export class BootDiscovery {
   readonly #tx: Transactor;
   readonly #rules: RuleService;
+  readonly #limits: DiscoveryLimits;
 
-  constructor(tx: Transactor, rules: RuleService) {
+  constructor(
+    tx: Transactor,
+    rules: RuleService,
+    limits: DiscoveryLimits = { discoveries: new MinuteBudget(0), reports: new MinuteBudget(0) },
+  ) {
     this.#tx = tx;
     this.#rules = rules;
+    this.#limits = limits;
   }
 
   async #known(identifiers: Identifier[]): Promise<MachineRow | undefined> {
@@ -62,6 +77,9 @@ export class BootDiscovery {
   async identify(arrival: BootArrival, options: { discoverUnmatched?: boolean } = {}): Promise<Identification> {
     const peeked = await this.peek(arrival);
     if (peeked.kind === 'machine' || peeked.kind === 'ignored') return peeked;
+    const discovers = peeked.kind === 'pending' || (peeked.kind === 'unmatched' && options.discoverUnmatched);
+    if (discovers && !this.#limits.discoveries.admit(arrival.claim.door))
+      return { kind: 'throttled', retryAfter: this.#limits.discoveries.retryAfter() };
     if (peeked.kind === 'pending') {
       const { rule } = peeked;
       return this.create(arrival, { piTree: rule.pi_tree, labels: rule.labels, actor: 'device', rule });
@@ -69,6 +87,7 @@ export class BootDiscovery {
     if (peeked.kind === 'unmatched' && options.discoverUnmatched)
       return this.create(arrival, { piTree: null, labels: {}, actor: 'device', rule: null });
     const rule = peeked.kind === 'refused' ? peeked.rule : null;
+    if (!this.#limits.reports.admit(arrival.claim.door)) return peeked;
     await this.#tx.run((tx) =>
       tx.emit({
         type: rule ? 'boot.refused' : 'boot.unmatched',

@@ -30,42 +30,27 @@ function sessionFromRow(row: BootSessionRow): BootSession {
   return { ...row, door: row.door as BootDoor, bytes: Number(row.bytes) };
 }
 
-async function appendInTx(tx: Tx, machineId: string, record: BootRecord): Promise<void> {
+/** Request rows one session keeps; past them a request only adds to the session's totals. */
+export const maxRowsPerSession = 1000;
+
+async function openSession(tx: Tx, machineId: string, record: BootRecord): Promise<{ id: string; rows: number; last?: LastRequest }> {
   const at = record.at.toISOString();
-  // One writer per machine at a time on PostgreSQL, so two requests cannot both open a session.
-  if (tx.dialect === 'postgres') await sql`select 1 from machines where id = ${machineId} for update`.execute(tx.db);
   const since = new Date(record.at.getTime() - sessionGapMs).toISOString();
   const open = await tx.db
     .selectFrom('boot_sessions')
-    .select(['id', 'requests'])
+    .select('id')
     .where('machine_id', '=', machineId)
     .where('last_at', '>=', since)
     .orderBy('last_at', 'desc')
     .limit(1)
     .executeTakeFirst();
   const failed = record.status === 'ok' ? 0 : 1;
-  let sessionId: string;
-  let seq: number;
-  if (open) {
-    sessionId = open.id;
-    seq = open.requests + 1;
-    await tx.db
-      .updateTable('boot_sessions')
-      .set((eb) => ({
-        last_at: sql<string>`case when last_at > ${at} then last_at else ${at} end`,
-        requests: eb('requests', '+', 1),
-        bytes: eb('bytes', '+', record.bytes),
-        errors: eb('errors', '+', failed),
-      }))
-      .where('id', '=', sessionId)
-      .execute();
-  } else {
-    sessionId = newId('b');
-    seq = 1;
+  if (!open) {
+    const id = newId('b');
     await tx.db
       .insertInto('boot_sessions')
       .values({
-        id: sessionId,
+        id,
         machine_id: machineId,
         door: record.door,
         client: record.client,
@@ -76,11 +61,61 @@ async function appendInTx(tx: Tx, machineId: string, record: BootRecord): Promis
         errors: failed,
       })
       .execute();
+    return { id, rows: 0 };
   }
+  await tx.db
+    .updateTable('boot_sessions')
+    .set((eb) => ({
+      last_at: sql<string>`case when last_at > ${at} then last_at else ${at} end`,
+      requests: eb('requests', '+', 1),
+      bytes: eb('bytes', '+', record.bytes),
+      errors: eb('errors', '+', failed),
+    }))
+    .where('id', '=', open.id)
+    .execute();
+  const last = await tx.db
+    .selectFrom('boot_requests')
+    .select(['seq', 'door', 'path', 'status'])
+    .where('session_id', '=', open.id)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return { id: open.id, rows: last?.seq ?? 0, last };
+}
+
+interface LastRequest {
+  seq: number;
+  door: string;
+  path: string;
+  status: string;
+}
+
+/**
+ * Files one request. The same request again in a row (same door, path and status: a firmware retrying, a
+ * wait loop, a flood of one MAC) adds to that row's count and writes no event; a session keeps at most
+ * maxRowsPerSession rows. So a machine's rows and events grow with what it does differently, not with how often.
+ */
+async function appendInTx(tx: Tx, machineId: string, record: BootRecord): Promise<void> {
+  const at = record.at.toISOString();
+  // One writer per machine at a time on PostgreSQL, so two requests cannot both open a session.
+  if (tx.dialect === 'postgres') await sql`select 1 from machines where id = ${machineId} for update`.execute(tx.db);
+  const session = await openSession(tx, machineId, record);
+  const { last } = session;
+  if (last && last.door === record.door && last.path === record.path && last.status === record.status) {
+    await tx.db
+      .updateTable('boot_requests')
+      .set((eb) => ({ count: eb('count', '+', 1), bytes: eb('bytes', '+', record.bytes), last_at: at }))
+      .where('session_id', '=', session.id)
+      .where('seq', '=', last.seq)
+      .execute();
+    return;
+  }
+  if (session.rows >= maxRowsPerSession) return;
+  const seq = session.rows + 1;
   await tx.db
     .insertInto('boot_requests')
     .values({
-      session_id: sessionId,
+      session_id: session.id,
       seq,
       at,
       door: record.door,
@@ -89,6 +124,8 @@ async function appendInTx(tx: Tx, machineId: string, record: BootRecord): Promis
       bytes: record.bytes,
       duration_ms: Math.round(record.durationMs),
       error: record.error,
+      count: 1,
+      last_at: at,
     })
     .execute();
   await tx.emit({
@@ -96,7 +133,7 @@ async function appendInTx(tx: Tx, machineId: string, record: BootRecord): Promis
     machineId,
     actor: 'device',
     data: {
-      session_id: sessionId,
+      session_id: session.id,
       new_session: seq === 1,
       door: record.door,
       client: record.client,
@@ -176,6 +213,8 @@ export class BootTimeline {
         bytes: Number(r.bytes),
         duration_ms: r.duration_ms,
         error: r.error,
+        count: r.count,
+        last_at: r.last_at ?? r.at,
       })),
     };
   }

@@ -2,6 +2,7 @@ import { type EnrollRequest, type Identifier, type IdentifierKind, type Machine,
 import { newId, now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
+import { MinuteBudget } from '../boot/budget.ts';
 import { claimIdentifiers, normalizeAll, transitionInTx } from '../machines/service.ts';
 import {
   findIdentifierOwners,
@@ -11,6 +12,7 @@ import {
   machineFromRow,
   updateMachineRow,
 } from '../machines/store.ts';
+import { boundedFacts, defaultFactsBound, type FactsBound } from './facts.ts';
 
 export interface EnrollResult {
   machine: Machine;
@@ -37,13 +39,19 @@ function sortIdentifiers(identifiers: Identifier[]): Identifier[] {
   return [...identifiers].sort((a, b) => (a.kind === b.kind ? (a.value < b.value ? -1 : 1) : a.kind < b.kind ? -1 : 1));
 }
 
-const maxFactsBytes = 64 * 1024;
+export interface EnrollLimits {
+  facts: FactsBound;
+  /** The server-wide budget for new machines, shared with the boot doors. */
+  discoveries: MinuteBudget;
+}
 
 export class EnrollService {
   readonly #tx: Transactor;
+  readonly #limits: EnrollLimits;
 
-  constructor(tx: Transactor) {
+  constructor(tx: Transactor, limits: EnrollLimits = { facts: defaultFactsBound, discoveries: new MinuteBudget(0) }) {
     this.#tx = tx;
+    this.#limits = limits;
   }
 
   /**
@@ -61,10 +69,7 @@ export class EnrollService {
         },
       );
     }
-    const facts = input.hardware === undefined ? undefined : JSON.stringify(input.hardware);
-    if (facts && facts.length > maxFactsBytes) {
-      throw new MusterError('payload_too_large', `hardware is ${facts.length} bytes; at most ${maxFactsBytes} are kept`);
-    }
+    const facts = input.hardware === undefined ? undefined : boundedFacts(input.hardware, this.#limits.facts);
     const actor = 'device';
     const outcome = await this.#tx.run(async (tx) => {
       const owners = await findIdentifierOwners(tx.db, identifiers);
@@ -83,6 +88,7 @@ export class EnrollService {
         return { conflict: owners };
       }
       if (machineIds.length === 0) {
+        if (!this.#limits.discoveries.admit('enroll')) return { throttled: this.#limits.discoveries.retryAfter() };
         const row: MachineRow = {
           id: newId('m'),
           state: 'enrolled',
@@ -123,6 +129,11 @@ export class EnrollService {
       await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: false, identifiers, source } });
       return { machine: (await loadMachines(tx.db, [row]))[0], created: false };
     });
+    if ('throttled' in outcome) {
+      throw new MusterError('rate_limited', `Too many new machines this minute; retry in ${outcome.throttled} s`, {
+        extra: { retry_after: outcome.throttled },
+      });
+    }
     if ('conflict' in outcome) {
       throw new MusterError('identifier_conflict', 'These identifiers belong to different machines; an operator must resolve it', {
         extra: { conflicts: outcome.conflict },

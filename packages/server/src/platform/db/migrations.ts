@@ -304,8 +304,34 @@ function boot(): Migration {
   };
 }
 
+/**
+ * Bounded boot doors (docs/security.md): a request repeated in a row is one boot_requests row with a count
+ * and the time of its last repeat.
+ */
+function boundedDoors(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .alterTable('boot_requests')
+        .addColumn('count', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute();
+      await db.schema.alterTable('boot_requests').addColumn('last_at', 'text').execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
-  return { getMigrations: async () => ({ '0001_initial': initial(dialect), '0002_search': search(dialect), '0003_boot': boot() }) };
+  return {
+    getMigrations: async () => ({
+      '0001_initial': initial(dialect),
+      '0002_search': search(dialect),
+      '0003_boot': boot(),
+      '0004_bounded_doors': boundedDoors(),
+    }),
+  };
 }
 
 export interface MigrationReport {

@@ -190,6 +190,8 @@ export interface BootRequestRow {
   bytes: number;
   duration_ms: number;
   error: string | null;
+  count: number;
+  last_at: string | null;
 }
 
 export interface Database {

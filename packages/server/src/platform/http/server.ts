@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { MusterError } from '@muster/contract';
@@ -18,6 +17,8 @@ export interface HttpOptions {
   authenticate: ((bearer: string) => Promise<Principal>) | null;
   localPrincipal: Principal;
   version: string;
+  /** Peers whose X-Forwarded-For is believed (request.ip is then the rightmost untrusted hop); none by default. */
+  trustProxy?: string[];
 }
 
 // Health checks and scrapes arrive every few seconds; their access lines would drown the rest.
@@ -46,6 +47,7 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     forceCloseConnections: true,
+    trustProxy: options.trustProxy?.length ? options.trustProxy : false,
   }).withTypeProvider() as unknown as App;
 
   // Handlers can outlive their connection (the client left); shutdown waits for them before the
@@ -123,10 +125,6 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     );
   });
 
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_req, context) => ({ statusCode: 429, message: `Too many requests; retry in ${context.after}` }),
-  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
