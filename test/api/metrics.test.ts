@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { version } from '../../packages/server/src/app.ts';
+import { eventually, tftpGet, treeFiles } from '../boot/support.ts';
 import { eachDatabase, enrollBody } from '../support/harness.ts';
 import { testTool } from '../tools/list.ts';
 
@@ -55,3 +56,48 @@ eachDatabase('/metrics', (h) => {
     assert.ok(reply.text.split('\n').includes(`muster_build_info{version="${version}",node="${process.versions.node}"} 1`));
   });
 });
+
+/** The value of one series in an exposition, 0 when absent. */
+function sample(exposition: string, series: string): number {
+  const line = exposition.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+eachDatabase(
+  '/metrics counts what the boot doors serve',
+  (h) => {
+    test('TFTP transfers and bytes, boot requests by door and outcome, artifact bytes over HTTP', async () => {
+      const scrape = async () => (await h().request('GET', '/metrics', { token: null })).text;
+      const before = await scrape();
+      const kernel = Buffer.alloc(100_000, 7);
+      const files = await treeFiles(h(), { 'kernel8.img': kernel, 'config.txt': 'arm_64bit=1\n' });
+      assert.equal((await h().request('PUT', '/api/v1/pi/trees/lab', { body: { files, serial_pattern: '*' } })).status, 200);
+      const port = h().muster.tftpAddress?.port as number;
+      assert.equal((await tftpGet(port, 'abcd0001/kernel8.img')).code, 0);
+      assert.notEqual((await tftpGet(port, 'abcd0001/missing.txt')).code, 0);
+      const ipxe = await h().request('GET', '/ipxe?mac=02:00:00:00:00:01', { token: null });
+      assert.equal(ipxe.status, 200);
+      const content = await h().request('GET', `/api/v1/artifacts/${files[0].sha256}/content`);
+      assert.equal(content.status, 200);
+      const after = await eventually(async () => {
+        const text = await scrape();
+        return (
+          sample(text, 'muster_tftp_transfers_total{outcome="complete"}') > sample(before, 'muster_tftp_transfers_total{outcome="complete"}') && text
+        );
+      }, 'the TFTP transfer is counted');
+      const grew = (series: string) => sample(after, series) - sample(before, series);
+      assert.deepEqual(
+        {
+          tftpOk: grew('muster_tftp_transfers_total{outcome="complete"}'),
+          tftpBytes: grew('muster_tftp_sent_bytes_total'),
+          piOk: grew('muster_boot_requests_total{door="pi",outcome="ok"}'),
+          piMissing: grew('muster_boot_requests_total{door="pi",outcome="not_found"}'),
+          ipxeOk: grew('muster_boot_requests_total{door="ipxe",outcome="ok"}'),
+          artifactBytes: grew('muster_artifact_sent_bytes_total'),
+        },
+        { tftpOk: 1, tftpBytes: 100_000, piOk: 1, piMissing: 1, ipxeOk: 1, artifactBytes: 100_000 },
+      );
+    });
+  },
+  { env: { MUSTER_TFTP_LISTEN: '127.0.0.1:0' } },
+);

@@ -128,15 +128,15 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   });
   const discovery = new BootDiscovery(transactor, rules, { discoveries, reports: new MinuteBudget(config.discoveryPerMinute) });
   const bootLimiter = new SourceLimiter({ ratePerMinute: config.bootRate.perMinute, burst: config.bootRate.burst });
-  const timeline = new BootTimeline(transactor);
-  const scripts = new BootScriptService(transactor);
-  const pi = new PiService(transactor, artifacts, discovery, { publicUrl: config.publicUrl });
-  const signer = new ArtifactUrlSigner(await generatedSecret(db.kysely, 'boot_url_key'));
   const metrics = createMetrics({
     version,
     machinesByState: () => countMachinesByState(db.kysely),
     jobsByState: () => jobs.countByState(),
   });
+  const timeline = new BootTimeline(transactor, (record) => metrics.bootRequests.inc({ door: record.door, outcome: record.status }));
+  const scripts = new BootScriptService(transactor);
+  const pi = new PiService(transactor, artifacts, discovery, { publicUrl: config.publicUrl });
+  const signer = new ArtifactUrlSigner(await generatedSecret(db.kysely, 'boot_url_key'));
 
   const app = await createHttpServer({
     logger: log,
@@ -210,7 +210,11 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       maxPerClient: settings.maxPerClient,
       maxTransfers: settings.maxTransfers,
       resolve: tftpDoor.resolve,
-      onTransferEnd: tftpDoor.transferEnded,
+      onTransferEnd: (end) => {
+        metrics.tftpTransfers.inc({ outcome: end.outcome });
+        metrics.tftpBytes.inc(end.bytes);
+        tftpDoor.transferEnded(end);
+      },
       onError: (error) => app.log.error({ err: error }, 'tftp'),
     });
     const address = await server.start();

@@ -86,5 +86,7 @@ export async function sendArtifact(
     await handle.close();
     return reply.send();
   }
-  return reply.send(handle.createReadStream({ start, end }));
+  const stream = handle.createReadStream({ start, end });
+  stream.on('data', (chunk) => request.server.metrics.artifactBytes.inc(chunk.length));
+  return reply.send(stream);
 }

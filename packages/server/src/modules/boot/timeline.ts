@@ -155,12 +155,17 @@ export class BootTimeline {
   readonly #tx: Transactor;
   readonly #anonymous = new Map<string, BootRecord[]>();
 
-  constructor(tx: Transactor) {
+  readonly #counted: (record: BootRecord) => void;
+
+  /** `counted` hears of every request, recorded or held, before it is coalesced (for metrics). */
+  constructor(tx: Transactor, counted: (record: BootRecord) => void = () => {}) {
     this.#tx = tx;
+    this.#counted = counted;
   }
 
   /** Files a request under a machine; failures to record are the caller's to log, never the device's problem. */
   async record(machineId: string, record: BootRecord): Promise<void> {
+    this.#counted(record);
     const earlier = this.#anonymous.get(record.client);
     this.#anonymous.delete(record.client);
     const fresh = (earlier ?? []).filter((r) => record.at.getTime() - r.at.getTime() < anonymousTtlMs);
@@ -171,6 +176,7 @@ export class BootTimeline {
 
   /** Holds a request of a client that has not said who it is. */
   holdAnonymous(record: BootRecord): void {
+    this.#counted(record);
     const list = this.#anonymous.get(record.client) ?? [];
     if (list.length >= anonymousPerClient) list.shift();
     list.push(record);

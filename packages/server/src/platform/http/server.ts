@@ -66,6 +66,7 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     };
   });
   app.decorate('handlersRunning', () => running);
+  app.decorate('metrics', options.metrics);
   app.decorate('handlersDone', (timeoutMs: number) =>
     running === 0
       ? Promise.resolve()

@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { Principal, RouteAction } from '../../modules/auth/policy.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -11,6 +12,8 @@ declare module 'fastify' {
     handlersDone(timeoutMs: number): Promise<void>;
     /** Route handlers running now. */
     handlersRunning(): number;
+    /** Metrics of the server: routes count what they serve into them. */
+    metrics: Metrics;
   }
   interface FastifyContextConfig {
     /** The policy action a route needs, or 'public'. Every route must name one. */

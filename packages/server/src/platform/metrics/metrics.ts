@@ -75,7 +75,7 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   const tftpTransfers = new Counter({
     name: 'muster_tftp_transfers_total',
-    help: 'TFTP transfers ended, by outcome (ok, not_found, refused, aborted, timeout, error)',
+    help: 'TFTP transfers the resolver answered, by how they ended (complete, aborted, timeout, error)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
