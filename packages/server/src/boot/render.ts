@@ -6,6 +6,10 @@ import { Liquid, type Template } from 'liquidjs';
 export const maxRenderedBytes = 1024 * 1024;
 
 const engine = new Liquid({
+  // Templates get no file system at all: an empty in-memory one stands in for the server's files, so
+  // include, render and layout could find nothing even if the tags below were not refused.
+  templates: {},
+  relativeReference: false,
   strictFilters: true,
   ownPropertyOnly: true,
   // Bounds on parse size, render time (ms) and memory, so a template cannot stall the server.
@@ -14,6 +18,17 @@ const engine = new Liquid({
   memoryLimit: 16 * 1024 * 1024,
   cache: false,
 });
+
+// An operator's template is public output (iPXE scripts, Pi boot files): the tags that read other files are
+// refused when the template is parsed, so a template that uses one is refused when it is saved.
+for (const tag of ['include', 'render', 'layout']) {
+  engine.registerTag(tag, {
+    parse() {
+      throw new Error(`the ${tag} tag is not available: templates have no files to read`);
+    },
+    *render() {},
+  });
+}
 
 const parsed = new Map<string, Template[]>();
 const maxCached = 512;
