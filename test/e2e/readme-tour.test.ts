@@ -95,6 +95,7 @@ function waitForExit(child: ChildProcess, ms: number): Promise<number | null> {
   });
 }
 
+/** `npm start` in the tour's directory, on loopback; TFTP off, since nothing in the tour boots over it. */
 async function startServe(dir: string): Promise<{ child: ChildProcess; log: () => string }> {
   let log = '';
   const child = spawn(
