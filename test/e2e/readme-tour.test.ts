@@ -58,13 +58,22 @@ function tourScript(blocks: readonly string[]): string {
   return `set -euo pipefail\n${body}\n${line(blocks.length)}\n`;
 }
 
-/** Why port 8080 cannot be had, or undefined when it is free. */
-function portTaken(): Promise<string | undefined> {
+/** Why port 8080 at one address cannot be had, or undefined when it is free (or the address does not exist here). */
+function addressTaken(host: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const probe = createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) => resolve(`127.0.0.1:${port} is in use (${error.code})`));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(undefined)));
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(
+        error.code === 'EADDRNOTAVAIL' || error.code === 'EAFNOSUPPORT' ? undefined : `${host} port ${port} is in use (${error.code})`,
+      ),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve(undefined)));
   });
+}
+
+/** localhost may be ::1 as well as 127.0.0.1: a server on either would answer the tour instead of the test's. */
+async function portTaken(): Promise<string | undefined> {
+  return (await addressTaken('127.0.0.1')) ?? (await addressTaken('::1'));
 }
 
 /** The environment of a person's fresh shell: no muster or npm settings of the caller, the login kept in `dir`. */
