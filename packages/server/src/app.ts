@@ -54,6 +54,7 @@ import { Transactor } from './platform/db/transact.ts';
 import { EventBus } from './platform/events/bus.ts';
 import { decodeEventPayload, PgListener } from './platform/events/pg-listener.ts';
 import { eventChannel } from './platform/events/record.ts';
+import { privateDirectory, privateFiles } from './platform/files/private.ts';
 import { createHttpServer } from './platform/http/server.ts';
 import type { App } from './platform/http/types.ts';
 import { JobRunner } from './platform/jobs/runner.ts';
@@ -94,6 +95,13 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       `ENABLE_AUTH=false is refused while listening on ${config.listen.host}; bind to 127.0.0.1 or turn authentication on`,
     );
   }
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const loosened = [privateDirectory(config.dataDir)];
+  if (config.database.dialect === 'sqlite') {
+    const path = config.database.path;
+    loosened.push(...privateFiles(path, `${path}-wal`, `${path}-shm`));
+  }
+  for (const was of loosened) if (was) log.info(was, 'made private (it was readable by others)');
   const db = openDatabase(config.database, { poolSize: config.dbPoolSize, sync: config.sqliteSync });
   try {
     await migrateToLatest(db.kysely, db.dialect);
@@ -101,7 +109,6 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     await db.close();
     throw error;
   }
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   const domainLog = new DomainLog(log);
   const bus = new EventBus();
   const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));

@@ -39,7 +39,7 @@ export class BlobStore {
    * `maxBytes` is refused with payload_too_large; on any failure the partial file is removed.
    */
   async receive(source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Received> {
-    await mkdir(this.#incoming, { recursive: true });
+    await mkdir(this.#incoming, { recursive: true, mode: 0o700 });
     const tmp = join(this.#incoming, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
     const hash = createHash('sha256');
     let size = 0;
@@ -71,7 +71,7 @@ export class BlobStore {
       await this.discard(received);
       return;
     }
-    const created = await mkdir(dirname(path), { recursive: true });
+    const created = await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await rename(received.tmp, path);
     await syncDirectory(dirname(path));
     if (created) await syncDirectory(dirname(dirname(path)));

@@ -71,7 +71,7 @@ export function buildHandler(config: Config, transactor: Transactor): JobHandler
       if (!row) throw new Error(`machine ${job.machine_id} no longer exists`);
       const [machine] = await loadMachines(transactor.db, [row]);
       const dir = join(config.dataDir, 'builds', row.id, job.id);
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       const configFile = join(dir, 'configuration.nix');
       await writeFile(configFile, row.nixos_config);
       await writeFile(join(dir, 'machine.json'), `${JSON.stringify(machine, null, 2)}\n`);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { privateDirectory, privateFiles } from '../files/private.ts';
 import { openNodeSqlite } from './node-sqlite.ts';
 import type { Database } from './schema.ts';
 
@@ -38,8 +38,10 @@ export interface OpenOptions {
 
 export function openDatabase(target: DatabaseTarget, options: OpenOptions = {}): Db {
   if (target.dialect === 'sqlite') {
-    mkdirSync(dirname(target.path), { recursive: true });
+    privateDirectory(dirname(target.path));
     const sqlite = openNodeSqlite(target.path);
+    // SQLite gives the -wal and -shm files the database file's mode, so the database is made 0600 first.
+    privateFiles(target.path, `${target.path}-wal`, `${target.path}-shm`);
     // WAL keeps readers off the writer; NORMAL sync is durable against a process crash (kill -9),
     // and MUSTER_SQLITE_SYNC=full extends that to power loss (docs/storage.md).
     const sync = options.sync === 'full' ? 'FULL' : 'NORMAL';
