@@ -82,7 +82,8 @@ eachDatabase(
       const after = await eventually(async () => {
         const text = await scrape();
         return (
-          sample(text, 'muster_tftp_transfers_total{outcome="complete"}') > sample(before, 'muster_tftp_transfers_total{outcome="complete"}') && text
+          sample(text, 'muster_tftp_transfers_total{outcome="complete"}') >
+            sample(before, 'muster_tftp_transfers_total{outcome="complete"}') && text
         );
       }, 'the TFTP transfer is counted');
       const grew = (series: string) => sample(after, series) - sample(before, series);
