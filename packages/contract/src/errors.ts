@@ -17,6 +17,7 @@ export const errorCodes = {
   already_exists: { status: 409, exit: 4, title: 'A resource with that name already exists' },
   idempotency_mismatch: { status: 422, exit: 4, title: 'Idempotency key reused with a different request' },
   payload_too_large: { status: 413, exit: 2, title: 'The request body is too large' },
+  uri_too_long: { status: 414, exit: 2, title: 'The request URI is too long' },
   unsupported_media_type: { status: 415, exit: 2, title: 'The request body has the wrong content type' },
   rate_limited: { status: 429, exit: 6, title: 'Too many requests' },
   internal: { status: 500, exit: 1, title: 'Internal error' },

@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { ArtifactSha256 } from './artifact.ts';
-import { Labels, PageQuery, Timestamp } from './common.ts';
+import { Labels, PageQuery, PlainText, Timestamp } from './common.ts';
 import { MachineStateSchema } from './machine.ts';
 
 /** Names of trees and rules: short, safe in URLs and on the command line. */
@@ -18,7 +18,7 @@ export type RuleAction = (typeof ruleActions)[number];
 
 export const PiTreeFile = Type.Object(
   {
-    path: Type.String({ minLength: 1, maxLength: 255, description: 'Path inside the serial directory, without .liquid' }),
+    path: PlainText({ minLength: 1, maxLength: 255, description: 'Path inside the serial directory, without .liquid' }),
     sha256: ArtifactSha256,
     size: Type.Integer({ minimum: 0 }),
     template: Type.Boolean({ description: 'Rendered per machine with Liquid (the file was NAME.liquid)' }),
@@ -40,7 +40,7 @@ export type PiTree = Static<typeof PiTree>;
 export const PiTreePut = Type.Object(
   {
     files: Type.Array(PiTreeFile, { minItems: 1, maxItems: 10000 }),
-    serial_pattern: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()])),
+    serial_pattern: Type.Optional(Type.Union([PlainText({ minLength: 1, maxLength: 128 }), Type.Null()])),
   },
   { additionalProperties: false },
 );
@@ -90,7 +90,7 @@ export const RulePut = Type.Object(
   {
     priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
     door: Type.Optional(Type.Enum(ruleDoors)),
-    serial_pattern: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()])),
+    serial_pattern: Type.Optional(Type.Union([PlainText({ minLength: 1, maxLength: 128 }), Type.Null()])),
     mac_prefix: Type.Optional(Type.Union([Type.String({ pattern: '^[0-9a-fA-F]{2}([:-]?[0-9a-fA-F]{2}){0,5}$' }), Type.Null()])),
     action: Type.Enum(ruleActions),
     pi_tree: Type.Optional(Type.Union([BootName, Type.Null()])),

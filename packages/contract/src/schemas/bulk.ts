@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { ProseText } from './common.ts';
 import { MachineStateSchema, MachineUpdate } from './machine.ts';
 
 export const bulkOperations = ['update', 'build', 'transition', 'add_to_group', 'remove_from_group'] as const;
@@ -13,7 +14,7 @@ export const BulkRequest = Type.Object(
         {
           ...MachineUpdate.properties,
           to: Type.Optional(MachineStateSchema),
-          reason: Type.Optional(Type.String({ maxLength: 1024 })),
+          reason: Type.Optional(ProseText({ maxLength: 1024 })),
           group: Type.Optional(Type.String({ maxLength: 200 })),
         },
         { additionalProperties: false },

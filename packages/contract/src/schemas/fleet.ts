@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { Timestamp } from './common.ts';
+import { ProseText, Timestamp } from './common.ts';
 
 const FleetName = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$',
@@ -18,10 +18,10 @@ export const Fleet = Type.Object({
 export type Fleet = Static<typeof Fleet>;
 
 export const FleetCreate = Type.Object(
-  { name: FleetName, description: Type.Optional(Type.String({ maxLength: 4096 })) },
+  { name: FleetName, description: Type.Optional(ProseText({ maxLength: 4096 })) },
   { additionalProperties: false },
 );
 export type FleetCreate = Static<typeof FleetCreate>;
 
-export const FleetUpdate = Type.Object({ description: Type.String({ maxLength: 4096 }) }, { additionalProperties: false });
+export const FleetUpdate = Type.Object({ description: ProseText({ maxLength: 4096 }) }, { additionalProperties: false });
 export type FleetUpdate = Static<typeof FleetUpdate>;

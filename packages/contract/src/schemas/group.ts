@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { Timestamp } from './common.ts';
+import { ProseText, Timestamp } from './common.ts';
 
 export const Group = Type.Object({
   id: Type.String(),
@@ -17,7 +17,7 @@ const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems
 export const GroupCreate = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }),
-    description: Type.Optional(Type.String({ maxLength: 4096 })),
+    description: Type.Optional(ProseText({ maxLength: 4096 })),
     tags: Type.Optional(Tags),
   },
   { additionalProperties: false },
@@ -25,7 +25,7 @@ export const GroupCreate = Type.Object(
 export type GroupCreate = Static<typeof GroupCreate>;
 
 export const GroupUpdate = Type.Object(
-  { description: Type.Optional(Type.String({ maxLength: 4096 })), tags: Type.Optional(Tags) },
+  { description: Type.Optional(ProseText({ maxLength: 4096 })), tags: Type.Optional(Tags) },
   { additionalProperties: false, minProperties: 1 },
 );
 export type GroupUpdate = Static<typeof GroupUpdate>;

@@ -1,7 +1,7 @@
 import { type Static, Type } from 'typebox';
 import { identifierKinds } from '../identifiers.ts';
 import { machineStates } from '../lifecycle.ts';
-import { Labels, NullableTimestamp, PageQuery, Timestamp } from './common.ts';
+import { Hostname, Labels, NullableTimestamp, PageQuery, ProseText, Timestamp } from './common.ts';
 
 export const MachineStateSchema = Type.Enum(machineStates, { description: 'Lifecycle state' });
 
@@ -38,8 +38,8 @@ export type Machine = Static<typeof Machine>;
 export const MachineCreate = Type.Object(
   {
     identifiers: Type.Array(IdentifierSchema, { minItems: 1, maxItems: 32 }),
-    hostname: Type.Optional(Type.String({ maxLength: 253 })),
-    description: Type.Optional(Type.String({ maxLength: 4096 })),
+    hostname: Type.Optional(Hostname),
+    description: Type.Optional(ProseText({ maxLength: 4096 })),
     fleet: Type.Optional(Type.String({ maxLength: 64 })),
     labels: Type.Optional(Labels),
   },
@@ -49,8 +49,8 @@ export type MachineCreate = Static<typeof MachineCreate>;
 
 export const MachineUpdate = Type.Object(
   {
-    hostname: Type.Optional(Type.Union([Type.String({ maxLength: 253 }), Type.Null()])),
-    description: Type.Optional(Type.String({ maxLength: 4096 })),
+    hostname: Type.Optional(Type.Union([Hostname, Type.Null()])),
+    description: Type.Optional(ProseText({ maxLength: 4096 })),
     nixos_config: Type.Optional(Type.String({ maxLength: 262144 })),
     fleet: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
     labels: Type.Optional(Labels),
@@ -62,7 +62,7 @@ export type MachineUpdate = Static<typeof MachineUpdate>;
 export const TransitionRequest = Type.Object(
   {
     to: MachineStateSchema,
-    reason: Type.Optional(Type.String({ maxLength: 1024 })),
+    reason: Type.Optional(ProseText({ maxLength: 1024 })),
   },
   { additionalProperties: false },
 );

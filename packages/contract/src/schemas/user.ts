@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { roles } from '../roles.ts';
-import { NullableTimestamp, Timestamp } from './common.ts';
+import { NullableTimestamp, PlainText, Timestamp } from './common.ts';
 
 export const RoleSchema = Type.Enum(roles);
 const Username = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$' });
@@ -63,7 +63,7 @@ export type ApiToken = Static<typeof ApiToken>;
 
 export const ApiTokenCreate = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100 }),
+    name: PlainText({ minLength: 1, maxLength: 100 }),
     role: Type.Optional(RoleSchema),
     expires_in: Type.Optional(Type.String({ pattern: '^[0-9]+(s|m|h|d)$', description: 'e.g. 90d; never expires when absent' })),
   },

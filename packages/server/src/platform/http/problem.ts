@@ -28,6 +28,28 @@ const fastifyCodes: Record<string, MusterError['code']> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'bad_request',
 };
 
+/** Errors Fastify's router raises before any route runs (frameworkErrors), with a message a caller can act on. */
+export function routerProblem(error: FastifyError, url: string): MusterError {
+  const path = url.split('?')[0].slice(0, 80);
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return new MusterError('uri_too_long', `A path segment of ${path}… is longer than 500 characters`);
+  if (error.code === 'FST_ERR_BAD_URL') return new MusterError('bad_request', `The path ${path} is not valid percent-encoded UTF-8`);
+  return toMusterError(error);
+}
+
+/** The first string (value or key) of a parsed JSON body that holds a lone UTF-16 surrogate, as a JSON pointer. */
+export function illFormedString(value: unknown, pointer = ''): string | null {
+  if (typeof value === 'string') return value.isWellFormed() ? null : pointer || '/';
+  if (typeof value !== 'object' || value === null) return null;
+  for (const [key, item] of Object.entries(value)) {
+    const here = `${pointer}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    if (!key.isWellFormed()) return here;
+    const found = illFormedString(item, here);
+    if (found) return found;
+  }
+  return null;
+}
+
 /** Turns anything thrown in a request into a MusterError with a stable code. */
 export function toMusterError(error: unknown): MusterError {
   if (error instanceof MusterError) return error;

@@ -6,7 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } f
 import type { Principal } from '../../modules/auth/policy.ts';
 import { authorize } from '../../modules/auth/policy.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { sendProblem, toMusterError } from './problem.ts';
+import { illFormedString, routerProblem, sendProblem, toMusterError } from './problem.ts';
 import type { App } from './types.ts';
 import { validatorCompiler } from './validation.ts';
 
@@ -48,6 +48,7 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     forceCloseConnections: true,
     trustProxy: options.trustProxy?.length ? options.trustProxy : false,
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply, routerProblem(error, request.url)),
   }).withTypeProvider() as unknown as App;
 
   // Handlers can outlive their connection (the client left); shutdown waits for them before the
@@ -80,9 +81,22 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
   // Many clients send a JSON content type with an empty body on POSTs that take none (build, cancel).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
-    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
-  );
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, (error, parsed) => {
+      if (error) return done(error, undefined);
+      // A lone surrogate (\ud800) is valid JSON but no valid text: stored, it breaks unique indexes and strict readers.
+      const at = illFormedString(parsed);
+      if (at !== null)
+        return done(
+          new MusterError('validation_failed', `The request body is not valid: ${at} holds a lone UTF-16 surrogate`, {
+            errors: [{ path: at, message: 'holds a lone UTF-16 surrogate, which is not text' }],
+          }),
+          undefined,
+        );
+      done(null, parsed);
+    });
+  });
   app.decorateRequest('principal', null as unknown as Principal);
 
   app.setErrorHandler((error, request, reply) => {
