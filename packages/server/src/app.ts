@@ -35,7 +35,7 @@ import { jobRoutes } from './modules/jobs/routes.ts';
 import { JobService } from './modules/jobs/service.ts';
 import { machineRoutes } from './modules/machines/routes.ts';
 import { MachineService } from './modules/machines/service.ts';
-import { countMachinesByState } from './modules/machines/store.ts';
+import { countMachinesByState, findMachineRow } from './modules/machines/store.ts';
 import { piRoutes } from './modules/pi/routes.ts';
 import { PiService } from './modules/pi/service.ts';
 import { ruleRoutes } from './modules/rules/routes.ts';
@@ -143,7 +143,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const timeline = new BootTimeline(transactor, (record) => metrics.bootRequests.inc({ door: record.door, outcome: record.status }));
   const scripts = new BootScriptService(transactor);
   const pi = new PiService(transactor, artifacts, discovery, { publicUrl: config.publicUrl });
-  const signer = new ArtifactUrlSigner(await generatedSecret(db.kysely, 'boot_url_key'));
+  const signer = new ArtifactUrlSigner(await generatedSecret(db.kysely, 'boot_url_key'), config.artifactUrlTtlSeconds);
 
   const app = await createHttpServer({
     logger: log,
@@ -173,7 +173,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   piRoutes(app, pi);
   bootRoutes(app, timeline, scripts);
   ipxeRoutes(app, new IpxeService(transactor, discovery, scripts, signer), timeline, bootLimiter);
-  bootArtifactRoutes(app, artifacts, signer, timeline, bootLimiter);
+  bootArtifactRoutes(app, artifacts, signer, timeline, bootLimiter, async (id) => (await findMachineRow(db.kysely, id))?.state ?? null);
   const tftpDoor = new TftpDoor(pi, artifacts, timeline, (error) => app.log.error({ err: error }, 'boot timeline not recorded'));
   let tftp: TftpServer | null = null;
   artifactRoutes(app, artifacts);

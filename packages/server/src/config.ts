@@ -22,6 +22,8 @@ export interface Config {
   artifactDir: string;
   /** The largest artifact an upload may send. */
   artifactMaxBytes: number;
+  /** Seconds a signed artifact URL in a boot answer works. */
+  artifactUrlTtlSeconds: number;
   database: DatabaseTarget;
   /** PostgreSQL connections per server. */
   dbPoolSize: number;
@@ -290,6 +292,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     dataDir,
     artifactDir: resolve(sources.string('artifact_dir', join(dataDir, 'artifacts'))),
     artifactMaxBytes: sources.bytes('artifact_max_bytes', '16G'),
+    artifactUrlTtlSeconds: sources.duration('artifact_url_ttl', '6h'),
     database: databaseTarget(sources, env, dataDir),
     dbPoolSize: sources.count('db_pool', 10, 1, 1000),
     sqliteSync: sources.choice('sqlite_sync', 'normal', ['normal', 'full']),

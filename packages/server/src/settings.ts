@@ -97,6 +97,11 @@ export const settings = {
     type: text('how long boot sessions are kept, or off'),
     default: '30d',
   },
+  artifact_url_ttl: {
+    env: ['MUSTER_ARTIFACT_URL_TTL'],
+    type: text('how long a signed artifact URL in a boot answer works'),
+    default: '6h',
+  },
   retention_events: { env: ['MUSTER_RETENTION_EVENTS'], type: text('how long device events are kept, or off'), default: '90d' },
 } satisfies Record<string, { env: string[]; flag?: keyof ConfigFlags; type: TSchema; default: string }>;
 

@@ -6,7 +6,7 @@ import { loadMachines } from '../../modules/machines/store.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { renderTemplate } from '../render.ts';
-import type { ArtifactUrlSigner } from '../signing.ts';
+import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
 
 /** What iPXE tells about itself in the chained URL (its settings ${net0/mac}, ${uuid}, …). */
 export interface IpxeParams {
@@ -121,7 +121,7 @@ export class IpxeService {
       case 'building':
         return {
           status: 200,
-          script: script([`echo muster: machine ${machine.id} is ${machine.state}; asking again in 30 s`, 'sleep 30', `chain ${selfUrl}`]),
+          script: script(['echo muster: this machine is being prepared; asking again in 30 s', 'sleep 30', `chain ${selfUrl}`]),
           machineId: machine.id,
         };
       case 'ready':
@@ -135,7 +135,7 @@ export class IpxeService {
       default:
         return {
           status: 200,
-          script: script([`echo muster: machine ${machine.id} is ${machine.state}; booting from local disk`, 'exit']),
+          script: script(['echo muster: nothing to install; booting from local disk', 'exit']),
           machineId: machine.id,
         };
     }
@@ -145,7 +145,9 @@ export class IpxeService {
   async #seen(machine: MachineRow, facts: Record<string, string | undefined>): Promise<MachineRow> {
     const time = new Date().toISOString();
     const changes: Partial<MachineRow> = { last_seen_at: time };
-    if (machine.facts === '{}' && Object.keys(facts).length > 0) changes.facts = JSON.stringify({ ipxe: facts });
+    // An anonymous request may fill in the inventory of a machine still registering, never change a later one.
+    const registering = machine.state === 'discovered' || machine.state === 'enrolled';
+    if (registering && machine.facts === '{}' && Object.keys(facts).length > 0) changes.facts = JSON.stringify({ ipxe: facts });
     await this.#tx.run((tx) => tx.db.updateTable('machines').set(changes).where('id', '=', machine.id).execute());
     return { ...machine, ...changes };
   }
@@ -153,7 +155,10 @@ export class IpxeService {
   async #context(row: MachineRow, baseUrl: string): Promise<Record<string, unknown>> {
     const [machine] = await loadMachines(this.#tx.db, [row]);
     const names = await this.#tx.db.selectFrom('artifact_names').select(['name', 'sha256']).execute();
-    const artifacts = Object.fromEntries(names.map((n) => [n.name, `${baseUrl}${this.#signer.path(row.id, n.sha256, n.name)}`]));
+    const phase = bootPhase(row.state);
+    const artifacts = phase
+      ? Object.fromEntries(names.map((n) => [n.name, `${baseUrl}${this.#signer.path(row.id, phase, n.sha256, n.name)}`]))
+      : {};
     const ids = Object.fromEntries(machine.identifiers.map((i) => [i.kind, i.value]));
     return {
       machine: {

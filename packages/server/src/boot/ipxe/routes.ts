@@ -7,7 +7,7 @@ import type { SourceLimiter } from '../../modules/auth/limiter.ts';
 import type { BootTimeline } from '../../modules/boot/timeline.ts';
 import { limitBySource } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
-import type { ArtifactUrlSigner } from '../signing.ts';
+import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
 import { chainScript, type IpxeParams, type IpxeService } from './answer.ts';
 
 const tags = ['boot'];
@@ -117,7 +117,12 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, 
 }
 
 const ArtifactParams = Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }), filename: Type.String({ maxLength: 255 }) });
-const SignedQuery = Type.Object({ m: Type.String({ maxLength: 64 }), s: Type.String({ maxLength: 64 }) });
+const SignedQuery = Type.Object({
+  m: Type.String({ maxLength: 64 }),
+  p: Type.String({ maxLength: 16 }),
+  e: Type.Integer({ minimum: 0 }),
+  s: Type.String({ maxLength: 64 }),
+});
 
 /** Artifacts for machines, by the signed URLs their boot answers carry; each fetch goes into the machine's timeline. */
 export function bootArtifactRoutes(
@@ -126,6 +131,7 @@ export function bootArtifactRoutes(
   signer: ArtifactUrlSigner,
   timeline: BootTimeline,
   limiter: SourceLimiter,
+  machineState: (machineId: string) => Promise<string | null>,
 ): void {
   app.route({
     method: ['GET', 'HEAD'],
@@ -141,9 +147,13 @@ export function bootArtifactRoutes(
     },
     handler: async (request, reply) => {
       const { sha256 } = request.params;
-      const { m: machineId, s: signature } = request.query;
-      if (!signer.verify(machineId, sha256, signature))
-        throw new MusterError('forbidden', 'This URL is not signed for that machine and artifact');
+      const { m: machineId, p: phase, e: expires, s: signature } = request.query;
+      const verdict = signer.verify({ machineId, phase, expires, signature }, sha256);
+      if (verdict === 'forged') throw new MusterError('forbidden', 'This URL is not signed for that machine and artifact');
+      if (verdict === 'expired') throw new MusterError('forbidden', 'This URL has expired; boot again for a fresh one');
+      const state = await machineState(machineId);
+      if (state === null || bootPhase(state) !== phase)
+        throw new MusterError('forbidden', 'This URL belongs to an earlier boot of the machine; boot again for a fresh one');
       const artifact = await artifacts.get(sha256);
       const started = performance.now();
       const at = new Date();

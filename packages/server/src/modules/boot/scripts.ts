@@ -11,7 +11,7 @@ export type BootScriptName = BootScript['name'];
  */
 export const builtinScripts: Record<BootScriptName, string> = {
   registration: `#!ipxe
-echo muster: machine {{ machine.id }} is {{ machine.state }}: registration
+echo muster: registration
 {% if artifacts['registration/kernel'] %}
 kernel {{ artifacts['registration/kernel'] }} muster.url={{ server.url }} muster.machine={{ machine.id }} console=ttyS0 console=tty0
 {% if artifacts['registration/initrd'] %}initrd {{ artifacts['registration/initrd'] }}
@@ -23,7 +23,7 @@ exit
 {% endif %}
 `,
   ready: `#!ipxe
-echo muster: machine {{ machine.id }} is ready, but no ready script is set (muster boot script set ready FILE)
+echo muster: ready to install, but no ready script is set (muster boot script set ready FILE)
 sleep 10
 exit
 `,

@@ -39,6 +39,9 @@ function sortIdentifiers(identifiers: Identifier[]): Identifier[] {
   return [...identifiers].sort((a, b) => (a.kind === b.kind ? (a.value < b.value ? -1 : 1) : a.kind < b.kind ? -1 : 1));
 }
 
+/** The states in which an anonymous enrollment may still change a machine (the seed's registration flow). */
+const anonymousMayChange = new Set(['discovered', 'enrolled']);
+
 export interface EnrollLimits {
   facts: FactsBound;
   /** The server-wide budget for new machines, shared with the boot doors. */
@@ -57,6 +60,7 @@ export class EnrollService {
   /**
    * Enrolls a machine from its registration image. Safe to retry: the same identifiers find the same
    * machine. Identifiers that point at two machines are a conflict: recorded as an event, never merged.
+   * A machine past enrolled is not changed: the enrollment becomes a machine.enroll_reported event.
    */
   async enroll(input: EnrollRequest, source: string): Promise<EnrollResult> {
     const identifiers = collectIdentifiers(input);
@@ -116,6 +120,19 @@ export class EnrollService {
         return { machine: machineFromRow(row, { fleet: null, labels: {}, identifiers: sortIdentifiers(identifiers) }), created: true };
       }
       let row = (await findMachineRow(tx.db, machineIds[0])) as MachineRow;
+      if (!anonymousMayChange.has(row.state)) {
+        // Anyone who knows a MAC can send this: past enrolled, what it claims is kept as a report for an
+        // operator, and the machine, its facts, identifiers and state stay as they are.
+        await updateMachineRow(tx.db, row.id, { last_seen_at: time });
+        await tx.emit({
+          type: 'machine.enroll_reported',
+          machineId: row.id,
+          actor,
+          reason: `an enrollment of a ${row.state} machine changes nothing; an operator may apply what it reports`,
+          data: { identifiers, facts: facts === undefined ? null : JSON.parse(facts), source },
+        });
+        return { machine: (await loadMachines(tx.db, [{ ...row, last_seen_at: time }]))[0], created: false };
+      }
       const changes: Partial<MachineRow> = { last_seen_at: time, updated_at: time };
       if (facts !== undefined) changes.facts = facts;
       if (!row.service_tag) changes.service_tag = identifiers.find((i) => i.kind === 'serial')?.value ?? null;
@@ -123,9 +140,7 @@ export class EnrollService {
       await updateMachineRow(tx.db, row.id, changes);
       row = { ...row, ...changes };
       await claimIdentifiers(tx, row.id, identifiers, actor);
-      if (row.state === 'discovered' || row.state === 'retired') {
-        row = await transitionInTx(tx, row, 'enrolled', actor, 'enrolled from the registration image');
-      }
+      if (row.state === 'discovered') row = await transitionInTx(tx, row, 'enrolled', actor, 'enrolled from the registration image');
       await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: false, identifiers, source } });
       return { machine: (await loadMachines(tx.db, [row]))[0], created: false };
     });
