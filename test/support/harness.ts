@@ -18,6 +18,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** A raw payload, sent as is (for malformed JSON). */
   payload?: string;
+  /** The client's address as the server sees it (default 127.0.0.1). */
+  remoteAddress?: string;
 }
 
 export interface Harness {
@@ -64,7 +66,7 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
       payload = JSON.stringify(opts.body);
       headers['content-type'] ??= 'application/json';
     } else if (payload !== undefined) headers['content-type'] ??= 'application/json';
-    const response = await muster.app.inject({ method: method as 'GET', url, headers, payload });
+    const response = await muster.app.inject({ method: method as 'GET', url, headers, payload, remoteAddress: opts.remoteAddress });
     let body: unknown = response.body;
     try {
       body = JSON.parse(response.body);

@@ -24,6 +24,11 @@ export class FailureLimiter {
     return times.length < this.#max ? 0 : Math.ceil((times[0] + this.#windowMs - Date.now()) / 1000);
   }
 
+  /** True when the key has failed within the window. */
+  hasFailed(key: string): boolean {
+    return this.#recent(key).length > 0;
+  }
+
   fail(key: string): void {
     this.#failures.set(key, [...this.#recent(key), Date.now()]);
     if (this.#failures.size > 100_000) this.#failures.delete(this.#failures.keys().next().value as string);

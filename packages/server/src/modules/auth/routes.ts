@@ -5,24 +5,41 @@ import type { AuthService } from './service.ts';
 
 const tags = ['auth'];
 
+/** The failure counters a login attempt touches: its source, its user, and the user from that source. */
+function loginKeys(source: string, username: string) {
+  const user = username.normalize('NFKC').toLowerCase();
+  return { source: `ip:${source}`, user: `user:${user}`, pair: `pair:${user}@${source}` };
+}
+
+/**
+ * Seconds a login attempt must wait. A source that keeps failing is throttled, and so is a user being guessed
+ * at, but only for sources that have failed themselves: a source with no failures can always log in, so
+ * nobody can lock a user out by failing on their behalf from elsewhere.
+ */
+export function loginWait(failures: FailureLimiter, source: string, username: string): number {
+  const keys = loginKeys(source, username);
+  const own = Math.max(failures.retryAfter(keys.source), failures.retryAfter(keys.pair));
+  if (own > 0) return own;
+  return failures.hasFailed(keys.source) ? failures.retryAfter(keys.user) : 0;
+}
+
 export function authRoutes(app: App, auth: AuthService, failures: FailureLimiter, me: (userId: string) => Promise<User>): void {
   app.post('/api/v1/login', {
     config: { action: 'public' },
     schema: { tags, summary: 'Log in; returns a session token (JWT)', security: [], body: LoginRequest, response: { 200: LoginResponse } },
     handler: async (request, reply) => {
-      // Failures are counted per source and per username, so neither guessing nor spraying gets far.
-      const keys = [`ip:${request.ip}`, `user:${request.body.username.toLowerCase()}`];
-      const wait = Math.max(...keys.map((k) => failures.retryAfter(k)));
+      const wait = loginWait(failures, request.ip, request.body.username);
       if (wait > 0) {
         reply.header('retry-after', String(wait));
         throw new MusterError('rate_limited', `Too many failed logins; try again in ${wait} s`);
       }
+      const keys = loginKeys(request.ip, request.body.username);
       try {
-        const session = await auth.login(request.body.username, request.body.password);
-        failures.succeed(keys[1]);
+        const session = await auth.login(request.body.username, request.body.password, request.ip);
+        failures.succeed(keys.pair);
         return session;
       } catch (error) {
-        for (const key of keys) failures.fail(key);
+        for (const key of Object.values(keys)) failures.fail(key);
         throw error;
       }
     },

@@ -26,16 +26,18 @@ export class AuthService {
     this.#users = users;
   }
 
-  async login(username: string, password: string): Promise<{ token: string; expires_at: string; user: User }> {
+  async login(username: string, password: string, source = ''): Promise<{ token: string; expires_at: string; user: User }> {
     const row = await findUserByName(this.#tx.db, username);
     const ok = await verifyPassword(password, row?.password_hash ?? decoyHash);
     if (!row || !ok) {
-      await this.#tx.run((tx) => tx.emit({ type: 'auth.login_failed', actor: 'anonymous', data: { username } }), 1);
+      // An unknown name may be a password typed in the wrong field: it is kept as a short hash, never as text.
+      const who = row ? { username: row.username } : { username: null, unknown_username_sha256: sha256Hex(username).slice(0, 16) };
+      await this.#tx.run((tx) => tx.emit({ type: 'auth.login_failed', actor: 'anonymous', data: { ...who, source } }), 1);
       throw new MusterError('invalid_credentials', 'Username or password is wrong');
     }
     const time = now();
     await updateUserRow(this.#tx.db, row.id, { last_login_at: time });
-    const { token, expiresAt } = await this.#jwt.sign(row.id, row.role as Role);
+    const { token, expiresAt } = await this.#jwt.sign(row.id, row.role as Role, row.session_generation);
     return { token, expires_at: expiresAt.toISOString(), user: toUser({ ...row, last_login_at: time }) };
   }
 
@@ -57,6 +59,8 @@ export class AuthService {
     const claims = await this.#jwt.verify(bearer);
     const user = await findUserById(this.#tx.db, claims.userId);
     if (!user) throw new MusterError('invalid_token', 'The session belongs to a user that no longer exists');
+    if (user.session_generation !== claims.generation)
+      throw new MusterError('invalid_token', 'The session ended when the password changed; log in again');
     return { userId: user.id, username: user.username, role: user.role as Role, tokenId: null, actor: `user:${user.username}` };
   }
 

@@ -8,7 +8,7 @@ import type { Transactor } from '../../platform/db/transact.ts';
 import { can, type Principal } from '../auth/policy.ts';
 
 function toApiToken(row: ApiTokenRow): ApiToken {
-  const { token_hash: _hash, ...rest } = row;
+  const { token_hash: _hash, parent_id: _parent, ...rest } = row;
   return { ...rest, role: row.role as Role };
 }
 
@@ -41,6 +41,7 @@ export class TokenService {
       expires_at: input.expires_in ? new Date(Date.now() + parseDuration(input.expires_in) * 1000).toISOString() : null,
       last_used_at: null,
       revoked_at: null,
+      parent_id: principal.tokenId,
     };
     await this.#tx.run(async (tx) => {
       await tx.db.insertInto('api_tokens').values(row).execute();
@@ -61,15 +62,51 @@ export class TokenService {
     return finishPage(await query.execute(), limit, (r) => [r.id], toApiToken);
   }
 
+  /**
+   * Revokes a token and every token made with it, at any depth. Nobody acts above their credential's role:
+   * a viewer-scoped token of an admin cannot revoke that admin's admin tokens.
+   */
   async revoke(principal: Principal, id: string): Promise<ApiToken> {
     const row = await this.#tx.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row || (row.user_id !== principal.userId && !can(principal, 'user.write'))) {
       throw new MusterError('not_found', `No token ${id}`);
     }
+    if (!roleCovers(principal.role, row.role as Role)) {
+      throw new MusterError('forbidden', `A ${principal.role} credential cannot revoke a token with role ${row.role}`);
+    }
     const revokedAt = row.revoked_at ?? now();
     await this.#tx.run(async (tx) => {
       await tx.db.updateTable('api_tokens').set({ revoked_at: revokedAt }).where('id', '=', id).execute();
       await tx.emit({ type: 'token.revoked', actor: principal.actor, data: { token_id: id, name: row.name } });
+      // Tokens made with this one go too, however deep; each is an event of its own.
+      for (let parents = [id]; parents.length > 0; ) {
+        const children = await tx.db
+          .selectFrom('api_tokens')
+          .select(['id', 'name', 'revoked_at'])
+          .where('parent_id', 'in', parents)
+          .execute();
+        const live = children.filter((child) => !child.revoked_at);
+        if (live.length > 0) {
+          await tx.db
+            .updateTable('api_tokens')
+            .set({ revoked_at: revokedAt })
+            .where(
+              'id',
+              'in',
+              live.map((c) => c.id),
+            )
+            .execute();
+          for (const child of live) {
+            await tx.emit({
+              type: 'token.revoked',
+              actor: principal.actor,
+              reason: 'the token that created it was revoked',
+              data: { token_id: child.id, name: child.name, parent_id: id },
+            });
+          }
+        }
+        parents = children.map((child) => child.id);
+      }
     }, 1);
     return toApiToken({ ...row, revoked_at: revokedAt });
   }

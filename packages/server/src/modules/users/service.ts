@@ -42,6 +42,7 @@ export class UserService {
       created_at: time,
       updated_at: time,
       last_login_at: null,
+      session_generation: 0,
     };
     await orAlreadyExists(`A user named ${input.username} already exists`, () =>
       this.#tx.run(async (tx) => {
@@ -84,7 +85,11 @@ export class UserService {
     const changes: Partial<UserRow> = { updated_at: now() };
     if (patch.email !== undefined) changes.email = patch.email;
     if (patch.role !== undefined) changes.role = patch.role;
-    if (patch.password !== undefined) changes.password_hash = await hashPassword(patch.password);
+    if (patch.password !== undefined) {
+      changes.password_hash = await hashPassword(patch.password);
+      // A new password, set by the user or reset by an admin, ends every session made with the old one.
+      changes.session_generation = row.session_generation + 1;
+    }
     await this.#tx.run(async (tx) => {
       await updateUserRow(tx.db, row.id, changes);
       const fields = Object.keys(patch).filter((k) => k !== 'current_password');

@@ -323,6 +323,23 @@ function boundedDoors(): Migration {
   };
 }
 
+/** Credentials that end when what made them ends: a token's parent token, a user's session generation. */
+function credentials(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('api_tokens').addColumn('parent_id', 'text').execute();
+      await db.schema.createIndex('api_tokens_parent').on('api_tokens').column('parent_id').execute();
+      await db.schema
+        .alterTable('users')
+        .addColumn('session_generation', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: async () => ({
@@ -330,6 +347,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0002_search': search(dialect),
       '0003_boot': boot(),
       '0004_bounded_doors': boundedDoors(),
+      '0005_credentials': credentials(),
     }),
   };
 }

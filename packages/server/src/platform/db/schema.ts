@@ -10,6 +10,8 @@ export interface UserRow {
   created_at: string;
   updated_at: string;
   last_login_at: string | null;
+  /** Sessions carry the generation they were issued in; a password change moves it on, ending them all. */
+  session_generation: number;
 }
 
 export interface ApiTokenRow {
@@ -23,6 +25,8 @@ export interface ApiTokenRow {
   expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
+  /** The token that created this one, if a token did: revoking it revokes this one too. */
+  parent_id: string | null;
 }
 
 export interface FleetRow {
