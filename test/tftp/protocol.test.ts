@@ -804,15 +804,19 @@ eachThreadMode(() => {
   });
 
   describe('TFTP server limits and lifecycle', () => {
-    test('beyond maxTransfers a request gets ERROR 0 "server busy", and is served again once a transfer ends', async () => {
+    test('beyond maxTransfers (all acknowledged) a request gets ERROR 0 "server busy", and is served again once a transfer ends', async () => {
       const t = await startTftp({ maxTransfers: 2, timeoutMs: 300, retries: 2 });
       const cs = await Promise.all([1, 2, 3].map(() => RawClient.open(t)));
       try {
         const ports: number[] = [];
+        // Both clients acknowledge the OACK, so their transfers hold their slots (one never acknowledged would give
+        // its slot up to a new request: test/security/tftp-flood.test.ts).
         for (const c of cs.slice(0, 2)) {
           await c.send(packet.rrq('big.bin', { timeout: '10' }));
           const o = await c.expect();
           assert.equal(o.packet.op, 'oack', show(o.packet));
+          await c.send(packet.ack(0), o.port);
+          assert.equal((await c.expect()).packet.op, 'data');
           ports.push(o.port);
         }
         await cs[2].send(packet.rrq('big.bin', { timeout: '10' }));
@@ -831,15 +835,19 @@ eachThreadMode(() => {
       }
     });
 
-    test('beyond maxPerClient a request from the same address is refused with an ERROR', async () => {
+    test('beyond maxPerClient (all acknowledged) a request from the same address is refused with an ERROR', async () => {
       const t = await startTftp({ maxPerClient: 2, maxTransfers: 100, timeoutMs: 300, retries: 2 });
       const cs = await Promise.all([1, 2, 3].map(() => RawClient.open(t)));
       try {
         const ports: number[] = [];
+        // Both clients acknowledge the OACK, so their transfers hold their slots (one never acknowledged would give
+        // its slot up to a new request: test/security/tftp-flood.test.ts).
         for (const c of cs.slice(0, 2)) {
           await c.send(packet.rrq('big.bin', { timeout: '10' }));
           const o = await c.expect();
           assert.equal(o.packet.op, 'oack', show(o.packet));
+          await c.send(packet.ack(0), o.port);
+          assert.equal((await c.expect()).packet.op, 'data');
           ports.push(o.port);
         }
         await cs[2].send(packet.rrq('big.bin', { timeout: '10' }));
@@ -1065,6 +1073,8 @@ eachThreadMode(() => {
       try {
         await a.send(packet.rrq('big.bin', { tsize: '0' }));
         const o = await a.expect();
+        await a.send(packet.ack(0), o.port);
+        await a.expect();
         await b.send(packet.rrq('exact512.bin', { tsize: '0' }));
         assertError(await b.expect(), [0], t2);
         await a.send(packet.error(0, 'Abort'), o.port);

@@ -15,13 +15,14 @@ function integer(value: string): number | null {
 export function negotiate(
   requested: Record<string, string>,
   size: number,
-  defaults: { timeoutMs: number; retries: number; busyPollMs: number },
+  defaults: { timeoutMs: number; retries: number; unconfirmedRetries: number; busyPollMs: number },
 ) {
   const settings: TransferSettings = {
     blksize: defaultBlksize,
     windowsize: 1,
     timeoutMs: defaults.timeoutMs,
     retries: defaults.retries,
+    unconfirmedRetries: defaults.unconfirmedRetries,
     busyPollMs: defaults.busyPollMs,
   };
   const accepted: Record<string, string> = {};

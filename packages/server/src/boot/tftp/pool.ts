@@ -12,7 +12,11 @@ export type ToWorker =
   | { type: 'start'; id: number; job: TransferJob; source: TftpTransferable }
   | { type: 'end'; id: number; outcome: TftpOutcome; error: string }
   | { type: 'stop' };
-export type FromWorker = { type: 'end'; id: number; end: TransferEnd } | { type: 'error'; message: string } | { type: 'stopped' };
+export type FromWorker =
+  | { type: 'end'; id: number; end: TransferEnd }
+  | { type: 'heard'; id: number }
+  | { type: 'error'; message: string }
+  | { type: 'stopped' };
 
 /** How long stop() waits for a worker to end its transfers and close their files before it is terminated. */
 const stopWaitMs = 5000;
@@ -23,6 +27,8 @@ interface Member {
   alive: boolean;
   /** What to call when each of its transfers ends, by transfer id. */
   ends: Map<number, (end: TransferEnd) => void>;
+  /** What to call when each of its transfers first hears from its client. */
+  heards: Map<number, () => void>;
   stopped: () => void;
 }
 
@@ -57,11 +63,15 @@ export class TransferPool {
     // A small young generation: every datagram dgram receives is a 64 KiB malloc shrunk to its size, and until a
     // scavenge frees the Buffer the allocator cannot reuse the hole, so a large young generation costs RSS.
     const worker = new Worker(workerUrl, { name: 'tftp-transfers', resourceLimits: { maxYoungGenerationSizeMb: 1 } });
-    const member: Member = { worker, alive: true, ends: new Map(), stopped: () => {} };
+    const member: Member = { worker, alive: true, ends: new Map(), heards: new Map(), stopped: () => {} };
     worker.on('message', (message: FromWorker) => {
-      if (message.type === 'end') {
+      if (message.type === 'heard') {
+        member.heards.get(message.id)?.();
+        member.heards.delete(message.id);
+      } else if (message.type === 'end') {
         const onEnd = member.ends.get(message.id);
         member.ends.delete(message.id);
+        member.heards.delete(message.id);
         onEnd?.(message.end);
       } else if (message.type === 'error') {
         this.#onError(new Error(message.message));
@@ -89,13 +99,19 @@ export class TransferPool {
   }
 
   /** Starts a transfer on the least busy worker; null when no worker is left. */
-  run(job: TransferJob, source: TftpTransferable, onEnd: (end: TransferEnd) => void): RemoteTransfer | null {
+  run(
+    job: TransferJob,
+    source: TftpTransferable,
+    onEnd: (end: TransferEnd) => void,
+    onHeard: () => void = () => {},
+  ): RemoteTransfer | null {
     let chosen: Member | null = null;
     for (const member of this.#members) if (member.alive && (!chosen || member.ends.size < chosen.ends.size)) chosen = member;
     if (!chosen) return null;
-    const { worker, ends } = chosen;
+    const { worker, ends, heards } = chosen;
     const id = this.#nextId++;
     ends.set(id, onEnd);
+    heards.set(id, onHeard);
     worker.postMessage({ type: 'start', id, job, source } satisfies ToWorker);
     return {
       end: (outcome, error) => {

@@ -30,20 +30,33 @@ function literal(address: string, family: number, callback: (error: null, addres
  * no route lookup, and the kernel keeps other senders' packets out (they get ICMP port unreachable, not ERROR 5).
  * The socket is closed before `onEnd`.
  */
+const clientGone = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 export function runOnOwnPort(
   job: TransferJob,
   reader: BlockReader,
   onEnd: (end: TransferEnd) => void,
   onError: (error: unknown) => void,
+  onHeard?: () => void,
 ): Transfer {
   const socket = createSocket({ type: socketType(job.host), ipv6Only: false, lookup: literal as never });
   const send = (packet: Buffer) => socket.send(packet);
   const blocks = new BlockCache(reader, job.size, job.settings.blksize, () => socket.getSendQueueCount() === 0);
-  const transfer = new Transfer(send, blocks, job.size, job.settings, job.oack, (end) => {
-    socket.close();
-    onEnd(end);
-  });
-  socket.on('error', (error) => {
+  const transfer = new Transfer(
+    send,
+    blocks,
+    job.size,
+    job.settings,
+    job.oack,
+    (end) => {
+      socket.close();
+      onEnd(end);
+    },
+    onHeard,
+  );
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    // ICMP unreachable for the client's port: the client went away (or never was), which is no server error.
+    if (error.code && clientGone.has(error.code)) return transfer.end('aborted', `the client's port is unreachable (${error.code})`);
     onError(error);
     transfer.end('error', error.message);
   });
@@ -73,11 +86,17 @@ export function runOnOwnPort(
 }
 
 /** Runs a transfer from the listening socket (singlePort); the listener hands it the client's packets. */
-export function runOnListener(listener: Socket, job: TransferJob, reader: BlockReader, onEnd: (end: TransferEnd) => void): Transfer {
+export function runOnListener(
+  listener: Socket,
+  job: TransferJob,
+  reader: BlockReader,
+  onEnd: (end: TransferEnd) => void,
+  onHeard?: () => void,
+): Transfer {
   const { remote } = job;
   const send = (packet: Buffer) => listener.send(packet, remote.port, remote.address);
   const blocks = new BlockCache(reader, job.size, job.settings.blksize, () => listener.getSendQueueCount() === 0);
-  const transfer = new Transfer(send, blocks, job.size, job.settings, job.oack, onEnd);
+  const transfer = new Transfer(send, blocks, job.size, job.settings, job.oack, onEnd, onHeard);
   transfer.start();
   return transfer;
 }

@@ -39,6 +39,11 @@ export interface TftpServerOptions {
   timeoutMs?: number;
   retries?: number;
   /**
+   * Retries before the client's first ACK (default 2: given up after about 7 s). A client that never answers
+   * may not exist: a silent flood must not hold slots for a minute.
+   */
+  unconfirmedRetries?: number;
+  /**
    * After an ACK from a client whose round trip is shorter than this, the thread polls this long instead of
    * sleeping (0, the default: never). It doubles one fast client's speed on an idle machine and costs speed on a
    * busy one: see docs/tftp.md.
@@ -60,6 +65,8 @@ interface Entry {
   running: { end(outcome: TftpOutcome, error: string): void } | null;
   /** The same transfer when it runs on this thread (singlePort hands it the client's packets). */
   transfer: Transfer | null;
+  /** The client has acknowledged something, so its address is real; until then the slot may be taken back. */
+  heard: boolean;
   /** A different request from the same client port: the client moved on, so it is served once this one ended. */
   next: Later | null;
   /** The same request again while the transfer runs: a retransmission, or the same file asked for once more. */
@@ -113,6 +120,7 @@ export class TftpServer {
       workers: Math.min(availableParallelism(), 4),
       timeoutMs: 1000,
       retries: 5,
+      unconfirmedRetries: 2,
       busyPollUs: 0,
       ...options,
     };
@@ -126,15 +134,34 @@ export class TftpServer {
     return this.#transfers.size;
   }
 
-  /** Takes a slot before the request is resolved, so that requests arriving together cannot pass the limits. */
+  /**
+   * Takes a slot before the request is resolved, so that requests arriving together cannot pass the limits. When
+   * the server (or this address) is full, the oldest transfer whose client never answered gives up its slot: a
+   * flood of requests nobody acknowledges, which needs no replies and may come from spoofed addresses, cannot
+   * keep a real client out.
+   */
   #reserve(key: string, address: string, request: Buffer): Entry {
-    if (this.#transfers.size >= this.#o.maxTransfers || (this.#perClient.get(address) ?? 0) >= this.#o.maxPerClient) {
+    const full = this.#transfers.size >= this.#o.maxTransfers;
+    if ((full || (this.#perClient.get(address) ?? 0) >= this.#o.maxPerClient) && !this.#evictSilent(full ? null : address)) {
       throw new TftpError(TftpErrorCode.notDefined, 'Server busy; try again later');
     }
-    const entry: Entry = { request, running: null, transfer: null, next: null, repeat: null };
+    const entry: Entry = { request, running: null, transfer: null, next: null, repeat: null, heard: false };
     this.#transfers.set(key, entry);
     this.#perClient.set(address, (this.#perClient.get(address) ?? 0) + 1);
     return entry;
+  }
+
+  /** Ends the oldest running transfer never acknowledged (of `address`, or of anyone) and frees its slot now. */
+  #evictSilent(address: string | null): boolean {
+    for (const [key, entry] of this.#transfers) {
+      if (entry.heard || !entry.running) continue;
+      const owner = key.slice(0, key.lastIndexOf('|'));
+      if (address !== null && owner !== address) continue;
+      this.#release(key, entry, owner);
+      entry.running.end('timeout', 'never acknowledged, and its slot was needed');
+      return true;
+    }
+    return false;
   }
 
   #release(key: string, entry: Entry, address: string, end?: TransferEnd): void {
@@ -315,7 +342,10 @@ export class TftpServer {
     const { transferable } = source;
     // A transferable source is read anew from its path or bytes wherever the transfer runs.
     if (transferable) void source.close?.().catch(() => {});
-    entry.running = transferable ? (this.#pool?.run(job, transferable, onEnd) ?? null) : null;
+    const onHeard = () => {
+      entry.heard = true;
+    };
+    entry.running = transferable ? (this.#pool?.run(job, transferable, onEnd, onHeard) ?? null) : null;
     if (entry.running) return;
     const reader = transferable ? transferableReader(transferable) : sourceReader(source);
     const onLocalEnd = (end: TransferEnd) => {
@@ -327,8 +357,8 @@ export class TftpServer {
       onEnd(end);
     };
     const transfer = this.#o.singlePort
-      ? runOnListener(listener, job, reader, onLocalEnd)
-      : runOnOwnPort(job, reader, onLocalEnd, (error) => this.#o.onError?.(error));
+      ? runOnListener(listener, job, reader, onLocalEnd, onHeard)
+      : runOnOwnPort(job, reader, onLocalEnd, (error) => this.#o.onError?.(error), onHeard);
     entry.running = transfer;
     entry.transfer = transfer;
   }

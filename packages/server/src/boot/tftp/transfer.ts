@@ -8,6 +8,11 @@ export interface TransferSettings {
   windowsize: number;
   timeoutMs: number;
   retries: number;
+  /**
+   * Retries for a transfer the client has not acknowledged yet. Until then the client's address is unproven (a
+   * flood of requests needs no replies and may be spoofed), so its slot is given up sooner.
+   */
+  unconfirmedRetries: number;
   /** Poll this long after an ACK when the client's round trip is shorter (see clock.pollUntil); 0: never. */
   busyPollMs: number;
 }
@@ -49,6 +54,9 @@ export class Transfer {
   #round = 0;
   #ended = false;
   #awaitingOackAck = false;
+  /** The client has acknowledged something: its address is real. */
+  #heard = false;
+  readonly #onHeard: () => void;
 
   constructor(
     send: (packet: Buffer) => void,
@@ -57,6 +65,7 @@ export class Transfer {
     settings: TransferSettings,
     oack: Record<string, string> | null,
     onEnd: (end: TransferEnd) => void,
+    onHeard: () => void = () => {},
   ) {
     this.#send = send;
     this.#blocks = blocks;
@@ -64,6 +73,13 @@ export class Transfer {
     this.#settings = settings;
     this.#oack = oack;
     this.#onEnd = onEnd;
+    this.#onHeard = onHeard;
+  }
+
+  #heardFrom(): void {
+    if (this.#heard) return;
+    this.#heard = true;
+    this.#onHeard();
   }
 
   get ended(): boolean {
@@ -103,6 +119,7 @@ export class Transfer {
       if (block !== 0) return;
       this.#awaitingOackAck = false;
       this.#attempt = 0;
+      this.#heardFrom();
       return this.#sendWindow();
     }
     const distance = (block - (this.#acked & 0xffff) + 0x10000) & 0xffff;
@@ -111,6 +128,7 @@ export class Transfer {
     if (distance === 0 || acked > this.#sent) return;
     this.#acked = acked;
     this.#attempt = 0;
+    this.#heardFrom();
     if (acked >= this.#blocks.finalBlock) return this.end('complete');
     // A whole window acknowledged, or part of one (RFC 7440): continue after the last block the client has.
     this.#sendWindow();
@@ -162,7 +180,8 @@ export class Transfer {
 
   expire(): void {
     if (this.#ended) return;
-    if (++this.#attempt > this.#settings.retries) return this.end('timeout', `no answer after ${this.#settings.retries} retransmissions`);
+    const retries = this.#heard ? this.#settings.retries : Math.min(this.#settings.retries, this.#settings.unconfirmedRetries);
+    if (++this.#attempt > retries) return this.end('timeout', `no answer after ${retries} retransmissions`);
     if (this.#awaitingOackAck && this.#oack) {
       const at = performance.now();
       this.#send(oackPacket(this.#oack));

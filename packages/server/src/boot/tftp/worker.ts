@@ -24,7 +24,7 @@ function start(id: number, message: Extract<ToWorker, { type: 'start' }>): void 
     }
     post({ type: 'end', id, end });
   };
-  const transfer = runOnOwnPort(message.job, transferableReader(message.source), onEnd, onError);
+  const transfer = runOnOwnPort(message.job, transferableReader(message.source), onEnd, onError, () => post({ type: 'heard', id }));
   running.set(id, transfer);
 }
 
