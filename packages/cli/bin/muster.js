@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// Starts the muster CLI on Node 24 (it runs TypeScript directly), even when the `node` on PATH is older:
-// the repository installs Node 24 as the `node` npm package, and this launcher runs the CLI with it.
+// Starts the muster CLI on Node 24, even when the `node` on PATH is older: Node 24 comes as the `node` npm
+// package, and this launcher runs the CLI with it. In a checkout it runs the TypeScript source directly; an
+// installed package ships no source, only the compiled dist/muster.js (scripts/build.ts).
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const minimumMajor = 24;
-const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.ts');
+const here = dirname(fileURLToPath(import.meta.url));
+const source = join(here, '..', 'src', 'main.ts');
+const main = existsSync(source) ? source : join(here, '..', '..', '..', 'dist', 'muster.js');
 const forwardedSignals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
 function installedNode() {
@@ -26,7 +29,7 @@ function nodeBinary() {
   if (installed) return installed;
   if (Number(process.versions.node.split('.')[0]) >= minimumMajor) return process.execPath;
   process.stderr.write(
-    `muster: needs Node ${minimumMajor} or newer, and this is Node ${process.versions.node}: run \`npm install\` in the muster repository (it installs Node ${minimumMajor}), or install Node ${minimumMajor}\n`,
+    `muster: needs Node ${minimumMajor} or newer, and this is Node ${process.versions.node}: run \`npm install\` where muster is installed (it brings Node ${minimumMajor} as the \`node\` package), or install Node ${minimumMajor}\n`,
   );
   process.exit(1);
 }

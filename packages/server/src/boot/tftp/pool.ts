@@ -20,7 +20,8 @@ export type FromWorker =
 
 /** How long stop() waits for a worker to end its transfers and close their files before it is terminated. */
 const stopWaitMs = 5000;
-const workerUrl = new URL('./worker.ts', import.meta.url);
+// From source the thread runs worker.ts beside this file; in the compiled package, dist/tftp-worker.js beside it.
+const workerUrl = import.meta.url.endsWith('.ts') ? new URL('./worker.ts', import.meta.url) : new URL('./tftp-worker.js', import.meta.url);
 
 interface Member {
   worker: Worker;
