@@ -12,7 +12,8 @@ import pg from 'pg';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The server runs on the project's Node 24, spawned directly so that the child's PID is the server's. */
 export const nodeBin = existsSync(join(root, 'node_modules/.bin/node')) ? join(root, 'node_modules/.bin/node') : process.execPath;
-export const cliMain = join(root, 'packages/cli/src/main.ts');
+// MUSTER_BENCH_ENTRY=dist runs the compiled package (npm run build first) instead of the TypeScript source.
+export const cliMain = join(root, process.env.MUSTER_BENCH_ENTRY === 'dist' ? 'dist/muster.js' : 'packages/cli/src/main.ts');
 export const defaultPgUrl = 'postgres://postgres@127.0.0.1:5432/test';
 
 export type DbKind = 'sqlite' | 'postgres';

@@ -21,6 +21,8 @@ export interface HttpOptions {
   trustProxy?: string[];
 }
 
+const surrogateEscape = /\\u[dD][89a-fA-F]/;
+
 // Health checks and scrapes arrive every few seconds; their access lines would drown the rest.
 const probeRoutes = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/metrics']);
 
@@ -86,7 +88,8 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     parseJson(request, body as string, (error, parsed) => {
       if (error) return done(error, undefined);
       // A lone surrogate (\ud800) is valid JSON but no valid text: stored, it breaks unique indexes and strict readers.
-      const at = illFormedString(parsed);
+      // Only an escape can make one (UTF-8 decoding cannot), so bodies without a surrogate escape are not walked.
+      const at = surrogateEscape.test(body as string) ? illFormedString(parsed) : null;
       if (at !== null)
         return done(
           new MusterError('validation_failed', `The request body is not valid: ${at} holds a lone UTF-16 surrogate`, {
