@@ -113,7 +113,19 @@ describe('the package installs anywhere: npm pack, then npm install -g on a fres
     assert.equal(enrolled.status, 201, await enrolled.text());
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(metrics, /^muster_build_info\{version="[^"]+",node="24\.\d+\.\d+"\} 1$/m, 'the package runs on its own Node 24');
-    assert.match(output, /"msg":"TFTP listening"/, 'TFTP runs (its transfer threads load the compiled worker)');
+    assert.match(output, /"msg":"TFTP listening"/, 'TFTP runs');
+    // The transfer threads start with the first transfer: the compiled worker must load as a thread.
+    const packageNode = join(packageDir, 'node_modules', 'node', 'bin', 'node');
+    const worker = await run(
+      packageNode,
+      [
+        '-e',
+        "const w = new (require('node:worker_threads').Worker)(process.argv[1]); w.on('online', () => process.exit(0)); w.on('error', (e) => { console.error(e); process.exit(1); });",
+        join(packageDir, 'dist', 'tftp-worker.js'),
+      ],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.equal(worker.code, 0, worker.output);
     server.kill('SIGTERM');
     assert.equal(await exited(server), 0, output);
   });

@@ -104,6 +104,8 @@ export class TftpServer {
   readonly #rate: RequestRateLimit | null;
   #socket: Socket | null = null;
   #pool: TransferPool | null = null;
+  /** The transfer threads start with the first transfer that can use them, so an idle server holds none. */
+  #poolStarting: Promise<TransferPool | null> | null = null;
   /** Main-thread transfers that ended and are closing their files: stop() waits for them. */
   readonly #closing = new Set<Promise<void>>();
   /** The address the listener is bound to; transfers bind their own ports there too. */
@@ -179,24 +181,17 @@ export class TftpServer {
   }
 
   async start(): Promise<{ address: string; port: number }> {
-    const pool = this.#o.workers > 0 && !this.#o.singlePort ? await TransferPool.start(this.#o.workers, (e) => this.#o.onError?.(e)) : null;
     const socket = createSocket({ type: socketType(this.#o.host), ipv6Only: false });
     socket.on('message', (message, remote) => this.#onListenerMessage(socket, message, remote));
     socket.on('error', (error) => this.#o.onError?.(error));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind(this.#o.port, this.#o.host, () => {
-          socket.off('error', reject);
-          resolve();
-        });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.#o.port, this.#o.host, () => {
+        socket.off('error', reject);
+        resolve();
       });
-    } catch (error) {
-      await pool?.stop();
-      throw error;
-    }
+    });
     this.#socket = socket;
-    this.#pool = pool;
     const { address, port } = socket.address();
     this.#host = address;
     return { address, port };
@@ -213,7 +208,8 @@ export class TftpServer {
     this.#socket = null;
     const closed = socket ? new Promise<void>((resolve) => socket.close(() => resolve())) : Promise.resolve();
     for (const entry of [...this.#transfers.values()]) entry.transfer?.end('error', 'server stopped');
-    await Promise.all([closed, ...this.#closing, this.#pool?.stop()]);
+    const pool = await this.#poolStarting;
+    await Promise.all([closed, ...this.#closing, pool?.stop()]);
     // Requests still with the resolver are let go; they are reported when it answers.
     this.#transfers.clear();
     this.#perClient.clear();
@@ -329,12 +325,36 @@ export class TftpServer {
       throw error;
     }
     const { settings, oack } = negotiated;
+    if (source.transferable) await this.#transferPool();
+    if (this.#stopping) {
+      await source.close?.();
+      report(source.size, settings, { outcome: 'error', error: 'server stopped', bytes: 0 });
+      return this.#release(key, entry, remote.address);
+    }
     const job: TransferJob = { host: this.#host, remote: from, size: source.size, settings, oack };
     this.#begin(listener, job, source, entry, (end) => {
       this.#release(key, entry, remote.address, end);
       const { lastSentAt, ...ended } = end;
       report(source.size, settings, ended);
     });
+  }
+
+  /** The transfer threads, started on first use; null when there are none (workers 0, singlePort, or they failed). */
+  #transferPool(): Promise<TransferPool | null> {
+    if (this.#o.workers === 0 || this.#o.singlePort) return Promise.resolve(null);
+    this.#poolStarting ??= TransferPool.start(this.#o.workers, (e) => this.#o.onError?.(e)).then(
+      (pool) => {
+        this.#pool = pool;
+        return pool;
+      },
+      (error: unknown) => {
+        // Transfers run on the main thread then; the next one tries the threads again.
+        this.#o.onError?.(error);
+        this.#poolStarting = null;
+        return null;
+      },
+    );
+    return this.#poolStarting;
   }
 
   /** On a worker when the source can move there; else on this thread, from its own port or the listener's. */
