@@ -10,6 +10,8 @@ import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  adminToken,
+  createBenchDb,
   type DbKind,
   type Figure,
   failed,
@@ -24,6 +26,7 @@ import {
   root,
   runMain,
   sleep,
+  startServer,
   tempDir,
 } from './lib.ts';
 
@@ -38,6 +41,8 @@ export interface TftpBenchOptions {
   skipThroughput?: boolean;
   /** Start no more runs after this long (the cells left are reported as errors). */
   budgetS?: number;
+  /** Which muster: `serve` (muster serve with the file published as an artifact, the default) or `standalone`. */
+  muster?: 'serve' | 'standalone';
 }
 
 type ServerName = 'muster' | 'tftpd-hpa' | 'dnsmasq';
@@ -220,6 +225,38 @@ async function waitAnswering(name: string, port: number, tracked: Tracked, ms = 
  * later `muster serve --tftp-listen`. atftp cannot choose its source address, so its 128 clients all come from
  * 127.0.0.1: the per-client limits are raised as far as the peers' (which have none).
  */
+/**
+ * muster as users run it: `muster serve` on SQLite with TFTP on a free loopback port, the file uploaded through
+ * the API and published under its name, which TFTP serves (as it serves iPXE binaries to PXE ROMs). The clients
+ * all come from 127.0.0.1, so the per-address TFTP limits are raised as far as the peers' (which have none).
+ */
+export async function startMusterServe(dir: string): Promise<ServedTftp> {
+  const db = await createBenchDb('sqlite', 'tftp-serve', '');
+  const port = await freeUdpPort();
+  const server = await startServer({
+    db,
+    env: { MUSTER_TFTP_LISTEN: `127.0.0.1:${port}`, MUSTER_TFTP_RATE: '0', MUSTER_TFTP_MAX_PER_CLIENT: '1000' },
+  });
+  const token = await adminToken(server, db);
+  const upload = await fetch(`${server.base}/api/v1/artifacts?name=${fileName}&publish=${fileName}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+    body: readFileSync(join(dir, fileName)),
+  });
+  if (!upload.ok) throw new Error(`the artifact upload answered ${upload.status}: ${(await upload.text()).slice(0, 300)}`);
+  const { pid } = server;
+  return {
+    name: 'muster',
+    port,
+    pid,
+    cpuSeconds: () => procCpuSeconds(pid),
+    stop: async () => {
+      await server.stop();
+      await db.dispose();
+    },
+  };
+}
+
 export async function startMusterTftp(dir: string): Promise<ServedTftp> {
   const script = join(root, 'bench/tftp-server.ts');
   const tracked = spawnTracked(nodeBin, [script, '--root', dir, '--port', '0', '--max-per-client', '1000', '--request-rate', 'off']);
@@ -519,7 +556,9 @@ export async function benchTftp(kind: DbKind, options: TftpBenchOptions = {}): P
   try {
     mkdirSync(dir);
     writeFileSync(join(dir, fileName), content);
-    servers.push(await startMusterTftp(dir), await startTftpdHpa(dir), await startDnsmasq(dir, work));
+    const muster = options.muster === 'standalone' ? await startMusterTftp(dir) : await startMusterServe(dir);
+    log(`tftp: muster is ${options.muster === 'standalone' ? 'the standalone TFTP server (bench/tftp-server.ts)' : 'muster serve'}`);
+    servers.push(muster, await startTftpdHpa(dir), await startDnsmasq(dir, work));
     const byName = new Map(servers.map((s) => [s.name, s]));
     log(`tftp: muster on :${byName.get('muster')?.port}, tftpd-hpa on :${byName.get('tftpd-hpa')?.port}, dnsmasq on :69`);
     for (const server of servers) await verify(server, 'curl', 0, content, work);
@@ -619,6 +658,7 @@ if (import.meta.main) {
         'file-mib': { type: 'string' },
         'skip-rss': { type: 'boolean', default: false },
         'skip-throughput': { type: 'boolean', default: false },
+        muster: { type: 'string', default: 'serve' },
       },
       strict: true,
     });
@@ -629,6 +669,7 @@ if (import.meta.main) {
       fileMiB: values['file-mib'] === undefined ? undefined : Number(values['file-mib']),
       skipRss: values['skip-rss'],
       skipThroughput: values['skip-throughput'],
+      muster: values.muster === 'standalone' ? 'standalone' : 'serve',
     });
   });
 }
