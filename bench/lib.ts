@@ -1,5 +1,5 @@
 // Shared helpers of the benchmarks: the server's process, PostgreSQL schemas, CPU and memory sampling, figures.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -12,8 +12,11 @@ import pg from 'pg';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The server runs on the project's Node 24, spawned directly so that the child's PID is the server's. */
 export const nodeBin = existsSync(join(root, 'node_modules/.bin/node')) ? join(root, 'node_modules/.bin/node') : process.execPath;
-// MUSTER_BENCH_ENTRY=dist runs the compiled package (npm run build first) instead of the TypeScript source.
-export const cliMain = join(root, process.env.MUSTER_BENCH_ENTRY === 'dist' ? 'dist/muster.js' : 'packages/cli/src/main.ts');
+// The server runs compiled, as `npm start` and the installed package run it: dist/ is built here first.
+// MUSTER_BENCH_ENTRY=source runs the TypeScript source instead.
+const fromSource = process.env.MUSTER_BENCH_ENTRY === 'source';
+if (!fromSource) execFileSync(nodeBin, [join(root, 'scripts', 'build.ts'), '--quiet'], { cwd: root, stdio: 'inherit' });
+export const cliMain = join(root, fromSource ? 'packages/cli/src/main.ts' : 'dist/muster.js');
 export const defaultPgUrl = 'postgres://postgres@127.0.0.1:5432/test';
 
 export type DbKind = 'sqlite' | 'postgres';

@@ -41,4 +41,4 @@ const result = await build({
 });
 const outputs = Object.entries(result.metafile.outputs).filter(([name]) => name.endsWith('.js'));
 const bytes = outputs.reduce((sum, [, output]) => sum + output.bytes, 0);
-process.stdout.write(`built dist/: ${outputs.length} files, ${(bytes / 1024).toFixed(0)} KiB\n`);
+if (!process.argv.includes('--quiet')) process.stdout.write(`built dist/: ${outputs.length} files, ${(bytes / 1024).toFixed(0)} KiB\n`);

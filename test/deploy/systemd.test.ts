@@ -9,7 +9,7 @@ import { repoRoot } from '../support/process.ts';
 import { testTool } from '../tools/list.ts';
 
 const unitPath = join(repoRoot, 'deploy', 'muster.service');
-const launcher = join(repoRoot, 'packages', 'cli', 'bin', 'muster.js');
+const launcher = join(repoRoot, 'packages', 'cli', 'bin', 'muster');
 
 /** systemd-analyze verify on a copy of the unit whose ExecStart is this checkout's launcher (it checks that the program exists). */
 function verify(text: string): Promise<{ code: number; output: string }> {

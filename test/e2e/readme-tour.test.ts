@@ -17,13 +17,13 @@ import { missingToolMessage, testTool } from '../tools/list.ts';
  * blocks the script prints a marker line, so each block's output can be checked on its own.
  *
  * `npx muster` finds this checkout's CLI the way it does in the checkout itself: as a local bin,
- * node_modules/.bin/muster in the tour's directory, linked to packages/cli/bin/muster.js. npm runs offline
+ * node_modules/.bin/muster in the tour's directory, linked to packages/cli/bin/muster. npm runs offline
  * with a cache of its own, so it can never fetch some other `muster` from a registry.
  */
 
 const repo = join(import.meta.dirname, '..', '..');
 const mainPath = join(repo, 'packages', 'cli', 'src', 'main.ts');
-const launcher = join(repo, 'packages', 'cli', 'bin', 'muster.js');
+const launcher = join(repo, 'packages', 'cli', 'bin', 'muster');
 const port = 8080;
 const sections = ['A five-minute tour', 'Network boot'];
 const ctrlCSeconds = 5;

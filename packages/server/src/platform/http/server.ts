@@ -8,7 +8,7 @@ import { authorize } from '../../modules/auth/policy.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { illFormedString, routerProblem, sendProblem, toMusterError } from './problem.ts';
 import type { App } from './types.ts';
-import { validatorCompiler } from './validation.ts';
+import { lazySerializers, validatorCompiler } from './validation.ts';
 
 export interface HttpOptions {
   logger: FastifyBaseLogger;
@@ -51,6 +51,7 @@ export async function createHttpServer(options: HttpOptions): Promise<App> {
     forceCloseConnections: true,
     trustProxy: options.trustProxy?.length ? options.trustProxy : false,
     frameworkErrors: (error, request, reply) => sendProblem(request, reply, routerProblem(error, request.url)),
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
   }).withTypeProvider() as unknown as App;
 
   // Handlers can outlive their connection (the client left); shutdown waits for them before the

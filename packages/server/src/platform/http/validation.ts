@@ -1,3 +1,4 @@
+import SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
@@ -12,5 +13,29 @@ function makeAjv(coerceTypes: false | 'array') {
 const bodyAjv = makeAjv(false);
 const paramsAjv = makeAjv('array');
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodyAjv : paramsAjv).compile(schema as object);
+type Validate = ReturnType<FastifySchemaCompiler<unknown>>;
+
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  let compiled: Validate | undefined;
+  const validate: Validate = (data: unknown) => {
+    compiled ??= (httpPart === 'body' ? bodyAjv : paramsAjv).compile(schema as object) as Validate;
+    const ok = compiled(data);
+    validate.errors = compiled.errors;
+    return ok;
+  };
+  return validate;
+};
+
+type Serialize = (data: unknown) => string;
+
+/** Fastify's own serializer builder, compiling each route's response schema on its first answer. */
+export function lazySerializers(...builder: Parameters<ReturnType<typeof SerializerSelector>>) {
+  const compile = SerializerSelector()(...builder);
+  return (route: Parameters<typeof compile>[0]): Serialize => {
+    let compiled: Serialize | undefined;
+    return (data) => {
+      compiled ??= compile(route) as Serialize;
+      return compiled(data);
+    };
+  };
+}
