@@ -51,6 +51,25 @@ eachDatabase(
       assert.equal(rendered.data.toString(), `console=serial0,115200 root=/dev/nfs muster.machine=${machine.id} serial=ab000001 tree=lab`);
     });
 
+    test('a serial entered in upper case is the machine the Pi asks as, in lower case', async () => {
+      const created = await h().request('POST', '/api/v1/machines', {
+        body: { identifiers: [{ kind: 'serial', value: ' AB0000CD ' }], hostname: 'pi-upper' },
+      });
+      assert.equal(created.status, 201, created.text);
+      assert.deepEqual(created.body.identifiers, [{ kind: 'serial', value: 'ab0000cd' }]);
+      const got = await tftpGet(port, 'ab0000cd/cmdline.txt');
+      assert.equal(got.code, 0, got.stderr);
+      assert.match(got.data.toString(), new RegExp(`muster.machine=${created.body.id} serial=ab0000cd`));
+      for (const ref of ['serial:AB0000CD', 'serial:ab0000cd'])
+        assert.equal((await h().request('GET', `/api/v1/machines/${ref}`)).body.id, created.body.id, ref);
+      const found = await h().request('GET', '/api/v1/machines?q=ab0000cd');
+      assert.deepEqual(
+        found.body.items.map((m: { id: string }) => m.id),
+        [created.body.id],
+        'one machine, not a second one discovered by TFTP',
+      );
+    });
+
     test('each Pi gets its own rendered cmdline.txt', async () => {
       const [one, two] = await Promise.all([tftpGet(port, 'ab000002/cmdline.txt'), tftpGet(port, 'ab000003/cmdline.txt')]);
       const idOf = async (serial: string) => (await h().request('GET', `/api/v1/machines/serial:${serial}`)).body.id;

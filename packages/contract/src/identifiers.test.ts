@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MusterError } from './errors.ts';
-import { isBogus, normalizeIdentifier, parseIdentifierRef } from './identifiers.ts';
+import { isBogus, isPiSerial, normalizeIdentifier, parseIdentifierRef } from './identifiers.ts';
 
 test('MACs in every common spelling normalise to lower-case colon form', () => {
   for (const raw of ['00:11:22:AA:BB:CC', '00-11-22-aa-bb-cc', '001122AABBCC', '0011.22aa.bbcc', ' 00:11:22:aa:bb:cc ']) {
@@ -16,8 +16,16 @@ test('UUIDs normalise to lower-case dashed form, braces dropped', () => {
   });
 });
 
-test('serials are trimmed and keep their case', () => {
+test('serials are trimmed and keep their case, except a Pi serial, which is lower-cased as its bootloader asks', () => {
   assert.deepEqual(normalizeIdentifier('serial', '  AbC123 '), { kind: 'serial', value: 'AbC123' });
+  assert.deepEqual(normalizeIdentifier('serial', ' ABCD1234'), { kind: 'serial', value: 'abcd1234' });
+  assert.deepEqual(normalizeIdentifier('serial', '10000000ABCD1234'), { kind: 'serial', value: '10000000abcd1234' });
+  // Hex of another length is no Pi serial: a 12-digit one keeps its case.
+  assert.deepEqual(normalizeIdentifier('serial', 'ABCDEF123456'), { kind: 'serial', value: 'ABCDEF123456' });
+  assert.equal(isPiSerial('abcd1234'), true);
+  assert.equal(isPiSerial('ABCD1234'), true);
+  assert.equal(isPiSerial('abcd12345'), false);
+  assert.equal(isPiSerial('abcd123g'), false);
 });
 
 test('firmware defaults and repeated characters identify nothing', () => {

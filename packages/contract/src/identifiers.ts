@@ -90,6 +90,26 @@ function normalizeText(kind: IdentifierKind, raw: string): string {
   return value;
 }
 
+/**
+ * A Raspberry Pi's serial: the low 32 bits as 8 hex digits, as the Pi 3, 4 and 5 bootloaders put it in front of
+ * every TFTP path (`abcd1234/start4.elf`), or the whole 64-bit serial, 16 digits, as /proc/cpuinfo shows it.
+ */
+export const piSerialSource = '[0-9a-fA-F]{8}(?:[0-9a-fA-F]{8})?';
+const piSerialPattern = new RegExp(`^${piSerialSource}$`);
+
+export function isPiSerial(value: string): boolean {
+  return piSerialPattern.test(value);
+}
+
+/**
+ * A serial is trimmed; one of the Pi's hex form is lower-cased as the bootloader writes it, so that a serial
+ * typed as `ABCD1234` and the Pi that asks for `abcd1234/config.txt` are one machine.
+ */
+export function normalizeSerial(raw: string): string {
+  const value = normalizeText('serial', raw);
+  return isPiSerial(value) ? value.toLowerCase() : value;
+}
+
 function invalid(kind: string, raw: string, hint: string): MusterError {
   return new MusterError('invalid_identifier', `${kind} "${raw.slice(0, 80)}" is not valid: ${hint}`, {
     errors: [{ path: `/${kind}`, message: hint }],
@@ -111,7 +131,7 @@ export function normalizeIdentifier(kind: IdentifierKind, raw: string): Identifi
     case 'cert':
       return { kind, value: normalizeHexDigest(kind, raw) };
     default: {
-      const value = normalizeText(kind, raw);
+      const value = kind === 'serial' ? normalizeSerial(raw) : normalizeText(kind, raw);
       return isBogus(value) ? null : { kind, value };
     }
   }

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { MusterError } from '@muster/contract';
-import { sql } from 'kysely';
 import { IpxeService } from './boot/ipxe/answer.ts';
 import { bootArtifactRoutes, ipxeRoutes } from './boot/ipxe/routes.ts';
 import { ArtifactUrlSigner } from './boot/signing.ts';
@@ -46,14 +45,14 @@ import { TokenService } from './modules/tokens/service.ts';
 import { userRoutes } from './modules/users/routes.ts';
 import { UserService } from './modules/users/service.ts';
 import { randomCode } from './platform/crypto/secrets.ts';
-import { type Db, openDatabase } from './platform/db/connect.ts';
+import { type Db, openDatabase, ping } from './platform/db/connect.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
 import { RetentionTimer } from './platform/db/retention.ts';
 import { generatedSecret } from './platform/db/settings.ts';
 import { Transactor } from './platform/db/transact.ts';
 import { EventBus } from './platform/events/bus.ts';
 import { decodeEventPayload, PgListener } from './platform/events/pg-listener.ts';
-import { eventChannel } from './platform/events/record.ts';
+import { eventChannel } from './platform/events/store.ts';
 import { privateDirectory, privateFiles } from './platform/files/private.ts';
 import { createHttpServer } from './platform/http/server.ts';
 import type { App } from './platform/http/types.ts';
@@ -153,7 +152,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     version,
     trustProxy: config.trustProxy,
   });
-  systemRoutes(app, metrics, { check: async () => void (await sql`select 1`.execute(db.kysely)) });
+  systemRoutes(app, metrics, { check: () => ping(db.kysely) });
   authRoutes(app, auth, new FailureLimiter(config.loginRatePerMinute, 60_000), (id) => users.get(localPrincipal, id));
   userRoutes(app, users);
   tokenRoutes(app, tokens);

@@ -98,7 +98,6 @@ describe('serialFromTftpPath', () => {
       '/srv/tftp/bootcode.bin',
       '/srv/tftp/abcd1234',
       '/srv/tftp/abcd1234/',
-      '/srv/tftp/ABCD1234/start4.elf',
       '/srv/tftp/abcd123/start4.elf',
       '/srv/tftp/abcd12345/start4.elf',
       '/srv/tftp/.muster/sha256/x',
@@ -106,6 +105,10 @@ describe('serialFromTftpPath', () => {
     ]) {
       assert.equal(serialFromTftpPath(path, roots, defaultSerialPattern), null, path);
     }
+  });
+
+  test('a serial in upper case is the same serial, lower-cased as the server stores it', () => {
+    assert.equal(serialFromTftpPath('/srv/tftp/ABCD1234/start4.elf', roots, defaultSerialPattern), 'abcd1234');
   });
 
   test('--serial-pattern matches the whole segment', () => {

@@ -1,11 +1,13 @@
+import { normalizeSerial, piSerialSource } from '@muster/contract/identifiers.ts';
 import { InvalidArgumentError } from 'commander';
 
 /**
  * With TFTP_PREFIX=0 (the default) the Pi 3, 4 and 5 bootloaders prefix every name with the low 32 bits of
  * the serial as 8 lower-case hex digits (`%08x/`): `abcd1234/start4.elf` on a Pi 4, `abcd1234//config.txt`
- * on a Pi 5, whose full serial has 16 digits with a top half that varies but whose prefix is still 8.
+ * on a Pi 5, whose full serial has 16 digits with a top half that varies but whose prefix is still 8. The
+ * shape is the contract's one Pi serial rule, which the server's TFTP door uses too.
  */
-export const defaultSerialPattern = /^[0-9a-f]{8}$/;
+export const defaultSerialPattern = new RegExp(`^${piSerialSource}$`);
 
 /** `--serial-pattern`: a regular expression the whole first path segment must match. */
 export function parseSerialPattern(source: string): RegExp {
@@ -38,7 +40,7 @@ export function serialFromTftpPath(path: string, roots: readonly string[], patte
     if (segments.length < 2) return null;
     const [first] = segments;
     if (first === '.' || first === '..' || !pattern.test(first)) return null;
-    return first;
+    return normalizeSerial(first);
   }
   return null;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isPiSerial } from '@muster/contract/identifiers.ts';
 import type { PiModel } from './config-txt.ts';
 
 /**
@@ -40,7 +41,7 @@ export function piSerials(model: PiModel, start: number, count: number): PiSeria
  */
 export function parseSerialStart(text: string): number | string {
   const value = text.trim().toLowerCase().replace(/^0x/, '');
-  if (!/^([0-9a-f]{8}|[0-9a-f]{16})$/.test(value)) {
+  if (!isPiSerial(value)) {
     return `"${text}" is not a Pi serial: expected 8 hex digits (the TFTP prefix, e.g. 1a2b3c4d) or the whole 16-digit serial`;
   }
   return Number.parseInt(value.slice(-8), 16);

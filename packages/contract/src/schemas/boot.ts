@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { piSerialSource } from '../identifiers.ts';
 import { ArtifactSha256 } from './artifact.ts';
 import { Labels, PageQuery, PlainText, Timestamp } from './common.ts';
 import { MachineStateSchema } from './machine.ts';
@@ -7,8 +8,11 @@ import { MachineStateSchema } from './machine.ts';
 export const BootName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Short name' });
 export const BootNameParam = Type.Object({ name: BootName });
 
-/** A Pi serial as the bootloader puts it in TFTP paths: lower-case hex. */
-export const PiSerial = Type.String({ pattern: '^[0-9a-fA-F]{8,16}$', description: 'Raspberry Pi serial as in its TFTP path' });
+/** A Pi serial: 8 hex digits as in its TFTP paths, or all 16; stored lower-case (normalizeSerial). */
+export const PiSerial = Type.String({
+  pattern: `^${piSerialSource}$`,
+  description: 'Raspberry Pi serial: 8 hex digits as in its TFTP path, or 16',
+});
 
 export const bootDoors = ['pi', 'ipxe', 'tftp', 'http'] as const;
 export type BootDoor = (typeof bootDoors)[number];

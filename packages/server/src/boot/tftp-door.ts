@@ -1,5 +1,6 @@
+import { isPiSerial } from '@muster/contract';
 import type { BootRecord, BootTimeline } from '../modules/boot/timeline.ts';
-import { isPiSerial, type PiFile, type PiService } from '../modules/pi/service.ts';
+import type { PiFile, PiService } from '../modules/pi/service.ts';
 import { bufferSource, fileSource } from './tftp/directory.ts';
 import { TftpError, TftpErrorCode, type TftpRequest, type TftpResolver, type TftpSource } from './tftp/types.ts';
 

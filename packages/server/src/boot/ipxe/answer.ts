@@ -1,8 +1,9 @@
 import { type Identifier, type IdentifierKind, MusterError } from '@muster/contract';
+import { allNames } from '../../modules/artifacts/store.ts';
 import type { BootArrival, BootDiscovery } from '../../modules/boot/discover.ts';
 import type { BootScriptService } from '../../modules/boot/scripts.ts';
 import { normalizeAll, transitionInTx } from '../../modules/machines/service.ts';
-import { loadMachines } from '../../modules/machines/store.ts';
+import { loadMachines, updateMachineRow } from '../../modules/machines/store.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { renderTemplate } from '../render.ts';
@@ -148,13 +149,13 @@ export class IpxeService {
     // An anonymous request may fill in the inventory of a machine still registering, never change a later one.
     const registering = machine.state === 'discovered' || machine.state === 'enrolled';
     if (registering && machine.facts === '{}' && Object.keys(facts).length > 0) changes.facts = JSON.stringify({ ipxe: facts });
-    await this.#tx.run((tx) => tx.db.updateTable('machines').set(changes).where('id', '=', machine.id).execute());
+    await this.#tx.run((tx) => updateMachineRow(tx.db, machine.id, changes));
     return { ...machine, ...changes };
   }
 
   async #context(row: MachineRow, baseUrl: string): Promise<Record<string, unknown>> {
     const [machine] = await loadMachines(this.#tx.db, [row]);
-    const names = await this.#tx.db.selectFrom('artifact_names').select(['name', 'sha256']).execute();
+    const names = await allNames(this.#tx.db);
     const phase = bootPhase(row.state);
     const artifacts = phase
       ? Object.fromEntries(names.map((n) => [n.name, `${baseUrl}${this.#signer.path(row.id, phase, n.sha256, n.name)}`]))

@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { withAdvisoryLock } from '../../platform/db/advisory-lock.ts';
 import type { Dialect } from '../../platform/db/connect.ts';
 import type { Database } from '../../platform/db/schema.ts';
 
@@ -28,14 +29,6 @@ export class BlobLock {
 
   #locked<T>(sha256: string, work: () => Promise<T>): Promise<T> {
     if (this.#dialect === 'sqlite') return work();
-    const key = Number.parseInt(sha256.slice(0, 8), 16) | 0;
-    return this.#db.connection().execute(async (connection) => {
-      await sql`select pg_advisory_lock(${advisoryClass}, ${key})`.execute(connection);
-      try {
-        return await work();
-      } finally {
-        await sql`select pg_advisory_unlock(${advisoryClass}, ${key})`.execute(connection);
-      }
-    });
+    return withAdvisoryLock(this.#db, advisoryClass, Number.parseInt(sha256.slice(0, 8), 16) | 0, work);
   }
 }

@@ -12,7 +12,19 @@ import type { ArtifactRow } from '../../platform/db/schema.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import { BlobStore, type Received } from './blobs.ts';
 import { BlobLock } from './lock.ts';
-import { artifactRowsPage, countRows, findArtifactRow, findNameRow, nameRowsPage, namesOf, piTreesUsing } from './store.ts';
+import {
+  artifactRowsPage,
+  countRows,
+  deleteArtifact,
+  deleteName,
+  findArtifactRow,
+  findNameRow,
+  insertArtifact,
+  nameRowsPage,
+  namesOf,
+  piTreesUsing,
+  saveName,
+} from './store.ts';
 
 /** An artifact with the path of its file on this server (never sent to clients). */
 export type StoredArtifact = Artifact & { path: string };
@@ -179,12 +191,7 @@ export class ArtifactService {
 
   async #record(tx: Tx, actor: string, received: Received, name: string, publish: string | undefined): Promise<boolean> {
     const { sha256, size } = received;
-    const inserted = await tx.db
-      .insertInto('artifacts')
-      .values({ sha256, size, name, created_by: actor, created_at: now() })
-      .onConflict((oc) => oc.column('sha256').doNothing())
-      .executeTakeFirst();
-    const created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+    const created = await insertArtifact(tx.db, { sha256, size, name, created_by: actor, created_at: now() });
     if (created) await tx.emit({ type: 'artifact.added', actor, data: { sha256, size, name } });
     if (publish !== undefined) await this.#point(tx, actor, publish, sha256);
     return created;
@@ -195,8 +202,7 @@ export class ArtifactService {
     const previous = await findNameRow(tx.db, name);
     if (previous?.sha256 === sha256) return false;
     const updated_at = now();
-    if (previous) await tx.db.updateTable('artifact_names').set({ sha256, updated_at }).where('name', '=', name).execute();
-    else await tx.db.insertInto('artifact_names').values({ name, sha256, updated_at }).execute();
+    await saveName(tx.db, { name, sha256, updated_at }, previous !== undefined);
     await tx.emit({ type: 'artifact.published', actor, data: { name, sha256, previous: previous?.sha256 ?? null } });
     return !previous;
   }
@@ -231,7 +237,7 @@ export class ArtifactService {
     await this.#tx.run(async (tx) => {
       const row = await findNameRow(tx.db, name);
       if (!row) throw new MusterError('not_found', `Nothing is published as ${name}`);
-      await tx.db.deleteFrom('artifact_names').where('name', '=', name).execute();
+      await deleteName(tx.db, name);
       await tx.emit({ type: 'artifact.unpublished', actor, data: { name, sha256: row.sha256 } });
     });
   }
@@ -247,7 +253,7 @@ export class ArtifactService {
           const names = (await namesOf(tx.db, [digest])).get(digest) ?? [];
           const trees = await piTreesUsing(tx.db, digest);
           if (names.length > 0 || trees.length > 0) throw inUse(digest, names, trees);
-          await tx.db.deleteFrom('artifacts').where('sha256', '=', digest).execute();
+          await deleteArtifact(tx.db, digest);
           await tx.emit({ type: 'artifact.deleted', actor, data: { sha256: digest, size: Number(row.size), name: row.name } });
         }, 1);
       } catch (error) {

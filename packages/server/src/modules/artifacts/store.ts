@@ -60,3 +60,33 @@ export async function piTreesUsing(db: Kysely<Database>, sha256: string): Promis
   const rows = await db.selectFrom('pi_trees').select('name').where('files', 'like', `%${sha256}%`).orderBy('name').execute();
   return rows.map((r) => r.name);
 }
+
+/** Every published name and the artifact it names. */
+export function allNames(db: Kysely<Database>) {
+  return db.selectFrom('artifact_names').select(['name', 'sha256']).execute();
+}
+
+/** Records an artifact; false when one of that digest was already there. */
+export async function insertArtifact(db: Kysely<Database>, row: ArtifactRow): Promise<boolean> {
+  const inserted = await db
+    .insertInto('artifacts')
+    .values(row)
+    .onConflict((oc) => oc.column('sha256').doNothing())
+    .executeTakeFirst();
+  return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function deleteArtifact(db: Kysely<Database>, sha256: string): Promise<void> {
+  await db.deleteFrom('artifacts').where('sha256', '=', sha256).execute();
+}
+
+/** Points a published name at an artifact, making the name when it is new. */
+export async function saveName(db: Kysely<Database>, row: ArtifactNameRow, exists: boolean): Promise<void> {
+  if (exists)
+    await db.updateTable('artifact_names').set({ sha256: row.sha256, updated_at: row.updated_at }).where('name', '=', row.name).execute();
+  else await db.insertInto('artifact_names').values(row).execute();
+}
+
+export async function deleteName(db: Kysely<Database>, name: string): Promise<void> {
+  await db.deleteFrom('artifact_names').where('name', '=', name).execute();
+}

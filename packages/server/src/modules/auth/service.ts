@@ -2,11 +2,11 @@ import { MusterError, type Role, roleCovers, type User } from '@muster/contract'
 import { now } from '../../platform/crypto/ids.ts';
 import { decoyHash, verifyPassword } from '../../platform/crypto/password.ts';
 import { apiTokenPrefix, randomCode, safeEqual, sha256Hex } from '../../platform/crypto/secrets.ts';
-import { generatedSecret } from '../../platform/db/settings.ts';
+import { generatedSecret, readSetting, takeSetting, writeSetting } from '../../platform/db/settings.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import type { TokenService } from '../tokens/service.ts';
 import { toUser, type UserService } from '../users/service.ts';
-import { findUserById, findUserByName, updateUserRow } from '../users/store.ts';
+import { anyUserExists, findUserById, findUserByName, updateUserRow } from '../users/store.ts';
 import type { JwtSigner } from './jwt.ts';
 import type { Principal } from './policy.ts';
 
@@ -66,32 +66,19 @@ export class AuthService {
 
   /** Makes a one-time setup code when there is no user yet; returns null when users exist. */
   async issueSetupCode(): Promise<string | null> {
-    const anyUser = await this.#tx.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
-    if (anyUser) return null;
+    if (await anyUserExists(this.#tx.db)) return null;
     const code = randomCode(9);
-    const value = sha256Hex(code);
-    const time = now();
-    await this.#tx.db
-      .insertInto('settings')
-      .values({ key: 'setup_code', value, updated_at: time })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: time }))
-      .execute();
+    await writeSetting(this.#tx.db, 'setup_code', sha256Hex(code));
     return code;
   }
 
   /** Creates the first admin with the setup code; the code works once and only while there is no user. */
   async completeSetup(input: { code: string; username: string; password: string; email?: string }): Promise<User> {
-    const stored = await this.#tx.db.selectFrom('settings').select('value').where('key', '=', 'setup_code').executeTakeFirst();
-    const anyUser = await this.#tx.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
-    if (!stored || anyUser || !safeEqual(stored.value, sha256Hex(input.code))) {
+    const stored = await readSetting(this.#tx.db, 'setup_code');
+    if (!stored || (await anyUserExists(this.#tx.db)) || !safeEqual(stored, sha256Hex(input.code))) {
       throw new MusterError('forbidden', 'The setup code is wrong or was used; create users with an admin account');
     }
-    const consumed = await this.#tx.db
-      .deleteFrom('settings')
-      .where('key', '=', 'setup_code')
-      .where('value', '=', stored.value)
-      .executeTakeFirst();
-    if (Number(consumed.numDeletedRows) !== 1) throw new MusterError('forbidden', 'The setup code was used');
+    if (!(await takeSetting(this.#tx.db, 'setup_code', stored))) throw new MusterError('forbidden', 'The setup code was used');
     return this.#users.create('setup', { username: input.username, password: input.password, email: input.email, role: 'admin' });
   }
 }

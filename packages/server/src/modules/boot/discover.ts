@@ -1,8 +1,8 @@
 import type { Identifier, Rule } from '@muster/contract';
-import { newId, now } from '../../platform/crypto/ids.ts';
+import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { findIdentifierOwners, findMachineRow, insertMachineWithEvent, replaceLabels } from '../machines/store.ts';
+import { findIdentifierOwners, findMachineRow, insertMachineWithEvent, newMachineRow, replaceLabels } from '../machines/store.ts';
 import type { BootClaim } from '../rules/match.ts';
 import type { RuleService } from '../rules/service.ts';
 import { MinuteBudget } from './budget.ts';
@@ -113,24 +113,7 @@ export class BootDiscovery {
         const machine = (await findMachineRow(tx.db, owners[0].machine_id)) as MachineRow;
         return { kind: 'machine', machine, created: false, rule: null };
       }
-      const time = now();
-      const machine: MachineRow = {
-        id: newId('m'),
-        state: 'discovered',
-        hostname: '',
-        description: '',
-        service_tag: arrival.identifiers.find((i) => i.kind === 'serial')?.value ?? null,
-        mac_address: arrival.identifiers.find((i) => i.kind === 'mac')?.value ?? null,
-        fleet_id: null,
-        fleet_seq: null,
-        facts: '{}',
-        nixos_config: '',
-        pi_tree: placement.piTree,
-        enrolled_at: null,
-        last_seen_at: time,
-        created_at: time,
-        updated_at: time,
-      };
+      const machine = newMachineRow(arrival.identifiers, { state: 'discovered', pi_tree: placement.piTree, last_seen_at: now() });
       const rule = placement.rule?.name ?? null;
       await insertMachineWithEvent(tx, machine, arrival.identifiers, {
         type: 'machine.discovered',

@@ -2,6 +2,7 @@ import { type BootScript, MusterError } from '@muster/contract';
 import { checkTemplate } from '../../boot/render.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
+import { deleteScript, findScriptRow, saveScript } from './store.ts';
 
 export type BootScriptName = BootScript['name'];
 
@@ -38,7 +39,7 @@ export class BootScriptService {
   }
 
   async get(name: BootScriptName): Promise<BootScript> {
-    const row = await this.#tx.db.selectFrom('boot_scripts').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await findScriptRow(this.#tx.db, name);
     return row
       ? { name, body: row.body, builtin: false, updated_at: row.updated_at }
       : { name, body: builtinScripts[name], builtin: true, updated_at: null };
@@ -52,11 +53,7 @@ export class BootScriptService {
     checkTemplate(name, body);
     const updated_at = now();
     await this.#tx.run(async (tx) => {
-      await tx.db
-        .insertInto('boot_scripts')
-        .values({ name, body, updated_at })
-        .onConflict((c) => c.column('name').doUpdateSet({ body, updated_at }))
-        .execute();
+      await saveScript(tx.db, { name, body, updated_at });
       await tx.emit({ type: 'boot_script.set', actor, data: { script: name } });
     }, 1);
     return { name, body, builtin: false, updated_at };
@@ -65,8 +62,7 @@ export class BootScriptService {
   /** Goes back to the built-in script. */
   async reset(actor: string, name: BootScriptName): Promise<BootScript> {
     await this.#tx.run(async (tx) => {
-      const { numDeletedRows } = await tx.db.deleteFrom('boot_scripts').where('name', '=', name).executeTakeFirst();
-      if (Number(numDeletedRows) === 0) throw new MusterError('not_found', `Script ${name} is already the built-in one`);
+      if (!(await deleteScript(tx.db, name))) throw new MusterError('not_found', `Script ${name} is already the built-in one`);
       await tx.emit({ type: 'boot_script.reset', actor, data: { script: name } });
     }, 1);
     return this.get(name);

@@ -1,11 +1,22 @@
 import type { BootDoor, BootRequest, BootSession, BootSessionDetail, PageResult } from '@muster/contract';
 import { MusterError } from '@muster/contract';
-import { sql } from 'kysely';
 import { newId } from '../../platform/crypto/ids.ts';
-import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import { defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { BootSessionRow } from '../../platform/db/schema.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import { resolveMachine } from '../machines/service.ts';
+import { lockMachineRow } from '../machines/store.ts';
+import {
+  extendSession,
+  findOpenSession,
+  findSessionRow,
+  insertRequest,
+  insertSession,
+  lastRequest,
+  repeatRequest,
+  sessionRequests,
+  sessionRows,
+} from './store.ts';
 
 /** One request a machine made at a front door, as the timeline keeps it. */
 export interface BootRecord {
@@ -36,50 +47,25 @@ export const maxRowsPerSession = 1000;
 async function openSession(tx: Tx, machineId: string, record: BootRecord): Promise<{ id: string; rows: number; last?: LastRequest }> {
   const at = record.at.toISOString();
   const since = new Date(record.at.getTime() - sessionGapMs).toISOString();
-  const open = await tx.db
-    .selectFrom('boot_sessions')
-    .select('id')
-    .where('machine_id', '=', machineId)
-    .where('last_at', '>=', since)
-    .orderBy('last_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const open = await findOpenSession(tx.db, machineId, since);
   const failed = record.status === 'ok' ? 0 : 1;
   if (!open) {
     const id = newId('b');
-    await tx.db
-      .insertInto('boot_sessions')
-      .values({
-        id,
-        machine_id: machineId,
-        door: record.door,
-        client: record.client,
-        started_at: at,
-        last_at: at,
-        requests: 1,
-        bytes: record.bytes,
-        errors: failed,
-      })
-      .execute();
+    await insertSession(tx.db, {
+      id,
+      machine_id: machineId,
+      door: record.door,
+      client: record.client,
+      started_at: at,
+      last_at: at,
+      requests: 1,
+      bytes: record.bytes,
+      errors: failed,
+    });
     return { id, rows: 0 };
   }
-  await tx.db
-    .updateTable('boot_sessions')
-    .set((eb) => ({
-      last_at: sql<string>`case when last_at > ${at} then last_at else ${at} end`,
-      requests: eb('requests', '+', 1),
-      bytes: eb('bytes', '+', record.bytes),
-      errors: eb('errors', '+', failed),
-    }))
-    .where('id', '=', open.id)
-    .execute();
-  const last = await tx.db
-    .selectFrom('boot_requests')
-    .select(['seq', 'door', 'path', 'status'])
-    .where('session_id', '=', open.id)
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  await extendSession(tx.db, open.id, at, record.bytes, failed);
+  const last = await lastRequest(tx.db, open.id);
   return { id: open.id, rows: last?.seq ?? 0, last };
 }
 
@@ -98,36 +84,28 @@ interface LastRequest {
 async function appendInTx(tx: Tx, machineId: string, record: BootRecord): Promise<void> {
   const at = record.at.toISOString();
   // One writer per machine at a time on PostgreSQL, so two requests cannot both open a session.
-  if (tx.dialect === 'postgres') await sql`select 1 from machines where id = ${machineId} for update`.execute(tx.db);
+  await lockMachineRow(tx, machineId);
   const session = await openSession(tx, machineId, record);
   const { last } = session;
   if (last && last.door === record.door && last.path === record.path && last.status === record.status) {
-    await tx.db
-      .updateTable('boot_requests')
-      .set((eb) => ({ count: eb('count', '+', 1), bytes: eb('bytes', '+', record.bytes), last_at: at }))
-      .where('session_id', '=', session.id)
-      .where('seq', '=', last.seq)
-      .execute();
+    await repeatRequest(tx.db, session.id, last.seq, record.bytes, at);
     return;
   }
   if (session.rows >= maxRowsPerSession) return;
   const seq = session.rows + 1;
-  await tx.db
-    .insertInto('boot_requests')
-    .values({
-      session_id: session.id,
-      seq,
-      at,
-      door: record.door,
-      path: record.path,
-      status: record.status,
-      bytes: record.bytes,
-      duration_ms: Math.round(record.durationMs),
-      error: record.error,
-      count: 1,
-      last_at: at,
-    })
-    .execute();
+  await insertRequest(tx.db, {
+    session_id: session.id,
+    seq,
+    at,
+    door: record.door,
+    path: record.path,
+    status: record.status,
+    bytes: record.bytes,
+    duration_ms: Math.round(record.durationMs),
+    error: record.error,
+    count: 1,
+    last_at: at,
+  });
   await tx.emit({
     type: 'boot.request',
     machineId,
@@ -191,24 +169,13 @@ export class BootTimeline {
 
   async sessions(machineRef: string, cursor?: string, limit = defaultPageSize): Promise<PageResult<BootSession>> {
     const machine = await resolveMachine(this.#tx.db, machineRef);
-    let query = this.#tx.db
-      .selectFrom('boot_sessions')
-      .selectAll()
-      .where('machine_id', '=', machine.id)
-      .orderBy('started_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit + 1);
-    if (cursor) {
-      const [startedAt, id] = decodeCursor(cursor, 2) as [string, string];
-      query = query.where((eb) => eb.or([eb('started_at', '<', startedAt), eb.and([eb('started_at', '=', startedAt), eb('id', '<', id)])]));
-    }
-    return finishPage(await query.execute(), limit, (r) => [r.started_at, r.id], sessionFromRow);
+    return finishPage(await sessionRows(this.#tx.db, machine.id, cursor, limit), limit, (r) => [r.started_at, r.id], sessionFromRow);
   }
 
   async session(id: string): Promise<BootSessionDetail> {
-    const row = await this.#tx.db.selectFrom('boot_sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await findSessionRow(this.#tx.db, id);
     if (!row) throw new MusterError('not_found', `No boot session ${id}`);
-    const requests = await this.#tx.db.selectFrom('boot_requests').selectAll().where('session_id', '=', id).orderBy('seq').execute();
+    const requests = await sessionRequests(this.#tx.db, id);
     return {
       ...sessionFromRow(row),
       timeline: requests.map((r) => ({

@@ -6,6 +6,7 @@ import type { Principal } from '../auth/policy.ts';
 import type { BuildService } from '../builds/service.ts';
 import type { GroupService } from '../groups/service.ts';
 import { type MachineService, resolveMachine, transitionInTx } from '../machines/service.ts';
+import { deleteIdempotencyKey, findIdempotencyKey, finishIdempotencyKey, insertIdempotencyKey } from './store.ts';
 
 const maxMachines = 1000;
 type Result = BulkResult['results'][number];
@@ -27,33 +28,27 @@ export class BulkService {
   async run(principal: Principal, request: BulkRequest, idempotencyKey?: string): Promise<BulkResult> {
     if (!idempotencyKey) return this.#run(principal, request);
     const hash = sha256Hex(JSON.stringify(request));
-    const stored = await this.#tx.db
-      .selectFrom('idempotency_keys')
-      .selectAll()
-      .where('user_id', '=', principal.userId)
-      .where('key', '=', idempotencyKey)
-      .executeTakeFirst();
+    const stored = await findIdempotencyKey(this.#tx.db, principal.userId, idempotencyKey);
     if (stored) return this.#replay(stored, hash);
     try {
-      await this.#tx.db
-        .insertInto('idempotency_keys')
-        .values({ user_id: principal.userId, key: idempotencyKey, request_hash: hash, status: 0, response: '', created_at: now() })
-        .execute();
+      await insertIdempotencyKey(this.#tx.db, {
+        user_id: principal.userId,
+        key: idempotencyKey,
+        request_hash: hash,
+        status: 0,
+        response: '',
+        created_at: now(),
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw new MusterError('conflict', 'A request with this Idempotency-Key is still running; retry later');
       throw error;
     }
     try {
       const result = await this.#run(principal, request);
-      await this.#tx.db
-        .updateTable('idempotency_keys')
-        .set({ status: 200, response: JSON.stringify(result) })
-        .where('user_id', '=', principal.userId)
-        .where('key', '=', idempotencyKey)
-        .execute();
+      await finishIdempotencyKey(this.#tx.db, principal.userId, idempotencyKey, 200, JSON.stringify(result));
       return result;
     } catch (error) {
-      await this.#tx.db.deleteFrom('idempotency_keys').where('user_id', '=', principal.userId).where('key', '=', idempotencyKey).execute();
+      await deleteIdempotencyKey(this.#tx.db, principal.userId, idempotencyKey);
       throw error;
     }
   }

@@ -1,5 +1,5 @@
 import { type EnrollRequest, type Identifier, type IdentifierKind, type Machine, MusterError } from '@muster/contract';
-import { newId, now } from '../../platform/crypto/ids.ts';
+import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { MinuteBudget } from '../boot/budget.ts';
@@ -10,6 +10,7 @@ import {
   insertMachineWithEvent,
   loadMachines,
   machineFromRow,
+  newMachineRow,
   updateMachineRow,
 } from '../machines/store.ts';
 import { boundedFacts, defaultFactsBound, type FactsBound } from './facts.ts';
@@ -93,23 +94,7 @@ export class EnrollService {
       }
       if (machineIds.length === 0) {
         if (!this.#limits.discoveries.admit('enroll')) return { throttled: this.#limits.discoveries.retryAfter() };
-        const row: MachineRow = {
-          id: newId('m'),
-          state: 'enrolled',
-          hostname: '',
-          description: '',
-          service_tag: identifiers.find((i) => i.kind === 'serial')?.value ?? null,
-          mac_address: identifiers.find((i) => i.kind === 'mac')?.value ?? null,
-          fleet_id: null,
-          fleet_seq: null,
-          facts: facts ?? '{}',
-          nixos_config: '',
-          pi_tree: null,
-          enrolled_at: time,
-          last_seen_at: time,
-          created_at: time,
-          updated_at: time,
-        };
+        const row = newMachineRow(identifiers, { state: 'enrolled', facts: facts ?? '{}', enrolled_at: time, last_seen_at: time }, time);
         await insertMachineWithEvent(tx, row, identifiers, {
           type: 'machine.enrolled',
           machineId: row.id,

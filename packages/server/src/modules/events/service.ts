@@ -1,13 +1,11 @@
 import type { Event, EventQuery, PageResult } from '@muster/contract';
 import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { eventFromRow } from '../../platform/events/record.ts';
+import { eventFromRow } from '../../platform/events/store.ts';
 import { resolveMachine } from '../machines/service.ts';
+import { type EventFilter, eventRows, findEventRow } from './store.ts';
 
-export interface EventFilter {
-  machineId?: string;
-  type?: string;
-}
+export type { EventFilter };
 
 /** A type filter is exact, or a prefix when it ends in a dot (machine.). */
 export function matchesEvent(event: Event, filter: EventFilter): boolean {
@@ -36,22 +34,11 @@ export class EventService {
   }
 
   async page(filter: EventFilter, afterId: number, limit: number): Promise<PageResult<Event>> {
-    let q = this.#tx.db
-      .selectFrom('events')
-      .selectAll()
-      .where('id', '>', afterId)
-      .orderBy('id')
-      .limit(limit + 1);
-    if (filter.machineId) q = q.where('machine_id', '=', filter.machineId);
-    if (filter.type)
-      q = filter.type.endsWith('.')
-        ? q.where('type', 'like', `${filter.type.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
-        : q.where('type', '=', filter.type);
-    return finishPage(await q.execute(), limit, (r) => [r.id], eventFromRow);
+    return finishPage(await eventRows(this.#tx.db, filter, afterId, limit), limit, (r) => [r.id], eventFromRow);
   }
 
   async byId(id: number): Promise<Event | null> {
-    const row = await this.#tx.db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await findEventRow(this.#tx.db, id);
     return row ? eventFromRow(row) : null;
   }
 }

@@ -1,10 +1,10 @@
 import { type Fleet, type FleetCreate, type FleetUpdate, MusterError, type PageResult } from '@muster/contract';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import { countRowsBy } from '../../platform/db/count.ts';
-import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import { defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { FleetRow } from '../../platform/db/schema.ts';
 import { orAlreadyExists, type Transactor } from '../../platform/db/transact.ts';
-import { findFleet } from './store.ts';
+import { deleteFleet, findFleet, fleetRows, insertFleet, updateFleet } from './store.ts';
 
 export class FleetService {
   readonly #tx: Transactor;
@@ -33,14 +33,8 @@ export class FleetService {
   }
 
   async list(cursor?: string, limit = defaultPageSize): Promise<PageResult<Fleet>> {
-    let query = this.#tx.db
-      .selectFrom('fleets')
-      .selectAll()
-      .orderBy('name')
-      .limit(limit + 1);
-    if (cursor) query = query.where('name', '>', String(decodeCursor(cursor, 1)[0]));
     const page = finishPage(
-      await query.execute(),
+      await fleetRows(this.#tx.db, cursor, limit),
       limit,
       (r) => [r.name],
       (r) => r,
@@ -60,7 +54,7 @@ export class FleetService {
     };
     await orAlreadyExists(`A fleet named ${input.name} already exists`, () =>
       this.#tx.run(async (tx) => {
-        await tx.db.insertInto('fleets').values(row).execute();
+        await insertFleet(tx.db, row);
         await tx.emit({ type: 'fleet.created', actor, data: { fleet_id: row.id, name: row.name } });
       }, 1),
     );
@@ -70,7 +64,7 @@ export class FleetService {
   async update(actor: string, ref: string, patch: FleetUpdate): Promise<Fleet> {
     const row = await this.#find(ref);
     await this.#tx.run(async (tx) => {
-      await tx.db.updateTable('fleets').set({ description: patch.description, updated_at: now() }).where('id', '=', row.id).execute();
+      await updateFleet(tx.db, row.id, { description: patch.description, updated_at: now() });
       await tx.emit({ type: 'fleet.updated', actor, data: { fleet_id: row.id, name: row.name } });
     }, 1);
     return this.get(row.id);
@@ -82,7 +76,7 @@ export class FleetService {
     if (fleet.machine_count > 0)
       throw new MusterError('conflict', `Fleet ${fleet.name} still has ${fleet.machine_count} machines; move them first`);
     await this.#tx.run(async (tx) => {
-      await tx.db.deleteFrom('fleets').where('id', '=', fleet.id).execute();
+      await deleteFleet(tx.db, fleet.id);
       await tx.emit({ type: 'fleet.deleted', actor, data: { fleet_id: fleet.id, name: fleet.name } });
     }, 1);
   }

@@ -1,11 +1,12 @@
 import { type Group, type GroupCreate, type GroupUpdate, type Machine, MusterError, type PageResult } from '@muster/contract';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import { countRowsBy } from '../../platform/db/count.ts';
-import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import { defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { GroupRow } from '../../platform/db/schema.ts';
 import { orAlreadyExists, type Transactor, type Tx } from '../../platform/db/transact.ts';
 import type { MachineService } from '../machines/service.ts';
 import { resolveMachine } from '../machines/service.ts';
+import { addMember, deleteGroup, findGroupRow, groupRows, insertGroup, memberIdsOf, removeMember, updateGroup } from './store.ts';
 
 export class GroupService {
   readonly #tx: Transactor;
@@ -26,11 +27,7 @@ export class GroupService {
   }
 
   async find(ref: string): Promise<GroupRow> {
-    const row = await this.#tx.db
-      .selectFrom('groups')
-      .selectAll()
-      .where(ref.startsWith('g_') ? 'id' : 'name', '=', ref)
-      .executeTakeFirst();
+    const row = await findGroupRow(this.#tx.db, ref);
     if (!row) throw new MusterError('not_found', `No group ${ref}`);
     return row;
   }
@@ -40,14 +37,8 @@ export class GroupService {
   }
 
   async list(cursor?: string, limit = defaultPageSize): Promise<PageResult<Group>> {
-    let query = this.#tx.db
-      .selectFrom('groups')
-      .selectAll()
-      .orderBy('name')
-      .limit(limit + 1);
-    if (cursor) query = query.where('name', '>', String(decodeCursor(cursor, 1)[0]));
     const page = finishPage(
-      await query.execute(),
+      await groupRows(this.#tx.db, cursor, limit),
       limit,
       (r) => [r.name],
       (r) => r,
@@ -67,7 +58,7 @@ export class GroupService {
     };
     await orAlreadyExists(`A group named ${input.name} already exists`, () =>
       this.#tx.run(async (tx) => {
-        await tx.db.insertInto('groups').values(row).execute();
+        await insertGroup(tx.db, row);
         await tx.emit({ type: 'group.created', actor, data: { group_id: row.id, name: row.name } });
       }, 1),
     );
@@ -77,15 +68,11 @@ export class GroupService {
   async update(actor: string, ref: string, patch: GroupUpdate): Promise<Group> {
     const row = await this.find(ref);
     await this.#tx.run(async (tx) => {
-      await tx.db
-        .updateTable('groups')
-        .set({
-          ...(patch.description !== undefined && { description: patch.description }),
-          ...(patch.tags !== undefined && { tags: JSON.stringify(patch.tags) }),
-          updated_at: now(),
-        })
-        .where('id', '=', row.id)
-        .execute();
+      await updateGroup(tx.db, row.id, {
+        ...(patch.description !== undefined && { description: patch.description }),
+        ...(patch.tags !== undefined && { tags: JSON.stringify(patch.tags) }),
+        updated_at: now(),
+      });
       await tx.emit({ type: 'group.updated', actor, data: { group_id: row.id, name: row.name } });
     }, 1);
     return this.get(row.id);
@@ -94,7 +81,7 @@ export class GroupService {
   async delete(actor: string, ref: string): Promise<void> {
     const row = await this.find(ref);
     await this.#tx.run(async (tx) => {
-      await tx.db.deleteFrom('groups').where('id', '=', row.id).execute();
+      await deleteGroup(tx.db, row.id);
       await tx.emit({ type: 'group.deleted', actor, data: { group_id: row.id, name: row.name } });
     }, 1);
   }
@@ -102,12 +89,7 @@ export class GroupService {
   /** Adds a machine to a group inside a transaction; adding a member again changes nothing. */
   async addInTx(tx: Tx, group: GroupRow, machineRef: string, actor: string): Promise<string> {
     const machine = await resolveMachine(tx.db, machineRef);
-    const inserted = await tx.db
-      .insertInto('group_members')
-      .values({ group_id: group.id, machine_id: machine.id, added_at: now() })
-      .onConflict((oc) => oc.columns(['group_id', 'machine_id']).doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+    if (await addMember(tx.db, group.id, machine.id, now())) {
       await tx.emit({ type: 'machine.group_added', machineId: machine.id, actor, data: { group: group.name } });
     }
     return machine.id;
@@ -115,12 +97,7 @@ export class GroupService {
 
   async removeInTx(tx: Tx, group: GroupRow, machineRef: string, actor: string): Promise<string> {
     const machine = await resolveMachine(tx.db, machineRef);
-    const deleted = await tx.db
-      .deleteFrom('group_members')
-      .where('group_id', '=', group.id)
-      .where('machine_id', '=', machine.id)
-      .executeTakeFirst();
-    if (Number(deleted.numDeletedRows) > 0) {
+    if (await removeMember(tx.db, group.id, machine.id)) {
       await tx.emit({ type: 'machine.group_removed', machineId: machine.id, actor, data: { group: group.name } });
     }
     return machine.id;
@@ -145,13 +122,6 @@ export class GroupService {
 
   async memberIds(groupRef: string, max: number): Promise<string[]> {
     const group = await this.find(groupRef);
-    const rows = await this.#tx.db
-      .selectFrom('group_members')
-      .select('machine_id')
-      .where('group_id', '=', group.id)
-      .orderBy('machine_id')
-      .limit(max + 1)
-      .execute();
-    return rows.map((r) => r.machine_id);
+    return memberIdsOf(this.#tx.db, group.id, max + 1);
   }
 }

@@ -13,10 +13,11 @@ import {
   parseIdentifierRef,
 } from '@muster/contract';
 import type { Kysely } from 'kysely';
-import { newId, now } from '../../platform/crypto/ids.ts';
+import { now } from '../../platform/crypto/ids.ts';
 import type { Database, MachineRow } from '../../platform/db/schema.ts';
 import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
 import { findFleet } from '../fleets/store.ts';
+import { findGroupRow } from '../groups/store.ts';
 import {
   allocateFleetSeq,
   countMachineRows,
@@ -28,6 +29,7 @@ import {
   listMachineRows,
   loadMachines,
   type MachineFilter,
+  newMachineRow,
   replaceLabels,
   updateMachineRow,
 } from './store.ts';
@@ -134,11 +136,7 @@ export class MachineService {
     const filter: MachineFilter = { ...query, dialect: this.#tx.dialect, labels: parseLabelFilters(query.label) };
     if (query.fleet) filter.fleetId = (await findFleet(db, query.fleet))?.id ?? '';
     if (query.group) {
-      const group = await db
-        .selectFrom('groups')
-        .select('id')
-        .where(query.group.startsWith('g_') ? 'id' : 'name', '=', query.group)
-        .executeTakeFirst();
+      const group = await findGroupRow(db, query.group);
       filter.groupId = group?.id ?? '';
     }
     const { rows, nextCursor } = await listMachineRows(db, filter, limit);
@@ -154,23 +152,11 @@ export class MachineService {
       throw new MusterError('no_usable_identifier', 'Every identifier given is a firmware default; give a real one');
     const id = await this.#tx.run(async (tx) => {
       const time = now();
-      const row: MachineRow = {
-        id: newId('m'),
-        state: 'enrolled',
-        hostname: input.hostname ?? '',
-        description: input.description ?? '',
-        service_tag: identifiers.find((i) => i.kind === 'serial')?.value ?? null,
-        mac_address: identifiers.find((i) => i.kind === 'mac')?.value ?? null,
-        fleet_id: null,
-        fleet_seq: null,
-        facts: '{}',
-        nixos_config: '',
-        pi_tree: null,
-        enrolled_at: time,
-        last_seen_at: null,
-        created_at: time,
-        updated_at: time,
-      };
+      const row = newMachineRow(
+        identifiers,
+        { state: 'enrolled', hostname: input.hostname ?? '', description: input.description ?? '', enrolled_at: time },
+        time,
+      );
       await insertMachineRow(tx.db, row);
       await claimIdentifiers(tx, row.id, identifiers, actor);
       if (input.labels) await replaceLabels(tx.db, row.id, input.labels);

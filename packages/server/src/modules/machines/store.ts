@@ -1,10 +1,11 @@
 import type { Identifier, IdentifierKind, Machine, MachineListQuery, MachineSortField, MachineState } from '@muster/contract';
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import { newId, now } from '../../platform/crypto/ids.ts';
 import type { Dialect } from '../../platform/db/connect.ts';
 import { decodeCursor, encodeCursor } from '../../platform/db/page.ts';
 import type { Database, MachineRow } from '../../platform/db/schema.ts';
 import type { Tx } from '../../platform/db/transact.ts';
-import { eventValues, type NewEvent, notifyEvent } from '../../platform/events/record.ts';
+import { eventValues, type NewEvent, notifyEvent } from '../../platform/events/store.ts';
 
 export function findMachineRow(db: Kysely<Database>, id: string) {
   return db.selectFrom('machines').selectAll().where('id', '=', id).executeTakeFirst();
@@ -26,6 +27,39 @@ export function findIdentifierOwners(db: Kysely<Database>, identifiers: Identifi
     .select(['kind', 'value', 'machine_id'])
     .where((eb) => eb.or(identifiers.map((i) => eb.and([eb('kind', '=', i.kind), eb('value', '=', i.value)]))))
     .execute();
+}
+
+/**
+ * The one place a new machine row is made: a fresh id, both times set to `time`, the serial and MAC columns
+ * taken from its identifiers, and every other column empty unless given.
+ */
+export function newMachineRow(
+  identifiers: Identifier[],
+  fields: Pick<MachineRow, 'state'> & Partial<Omit<MachineRow, 'id' | 'created_at' | 'updated_at'>>,
+  time: string = now(),
+): MachineRow {
+  return {
+    id: newId('m'),
+    hostname: '',
+    description: '',
+    service_tag: identifiers.find((i) => i.kind === 'serial')?.value ?? null,
+    mac_address: identifiers.find((i) => i.kind === 'mac')?.value ?? null,
+    fleet_id: null,
+    fleet_seq: null,
+    facts: '{}',
+    nixos_config: '',
+    pi_tree: null,
+    enrolled_at: null,
+    last_seen_at: null,
+    created_at: time,
+    updated_at: time,
+    ...fields,
+  };
+}
+
+/** On PostgreSQL, holds the machine's row until the transaction ends: one writer per machine at a time. */
+export async function lockMachineRow(tx: Tx, id: string): Promise<void> {
+  if (tx.dialect === 'postgres') await sql`select 1 from machines where id = ${id} for update`.execute(tx.db);
 }
 
 export async function insertMachineRow(db: Kysely<Database>, row: MachineRow): Promise<void> {

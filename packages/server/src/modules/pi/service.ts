@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import {
   type Machine,
   MusterError,
+  normalizeSerial,
   type PageResult,
   type PiMachine,
   type PiProvisionResult,
@@ -13,12 +14,26 @@ import {
 } from '@muster/contract';
 import { checkTemplate, renderTemplate } from '../../boot/render.ts';
 import { now } from '../../platform/crypto/ids.ts';
-import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import { defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { MachineRow, PiTreeRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import type { BootDiscovery, Identification } from '../boot/discover.ts';
-import { findMachineRow, loadMachines } from '../machines/store.ts';
+import { findMachineRow, loadMachines, updateMachineRow } from '../machines/store.ts';
 import { putRuleInTx } from '../rules/service.ts';
+import {
+  countArtifacts,
+  countPis,
+  deleteOwnRule,
+  deleteTreeRow,
+  findTreeRow,
+  listPiRows,
+  listTreeRows,
+  machineCounts,
+  otherRulesNaming,
+  ownRules,
+  saveTreeRow,
+  treeInUse,
+} from './store.ts';
 
 /** What the Pi module needs of the artifact store. */
 export interface ArtifactBlobs {
@@ -36,15 +51,6 @@ export interface BootSite {
 
 const treeTtlMs = 2000;
 const maxTemplateSources = 256;
-
-/** Lower-case hex, as the bootloader writes it in TFTP paths. */
-export function normalizePiSerial(serial: string): string {
-  return serial.trim().toLowerCase();
-}
-
-export function isPiSerial(segment: string): boolean {
-  return /^[0-9a-f]{8,16}$/i.test(segment);
-}
 
 /** A path inside a tree: relative, '/'-separated, no '.', '..' or empty segments, no control characters. */
 function checkTreePath(path: string, index: number): void {
@@ -78,15 +84,7 @@ export class PiService {
   async #toTrees(rows: PiTreeRow[]): Promise<PiTree[]> {
     if (rows.length === 0) return [];
     const names = rows.map((r) => r.name);
-    const [rules, counts] = await Promise.all([
-      this.#tx.db.selectFrom('rules').select(['name', 'serial_pattern']).where('name', 'in', names).where('pi_tree', 'in', names).execute(),
-      this.#tx.db
-        .selectFrom('machines')
-        .select(['pi_tree', (eb) => eb.fn.countAll<number>().as('count')])
-        .where('pi_tree', 'in', names)
-        .groupBy('pi_tree')
-        .execute(),
-    ]);
+    const [rules, counts] = await Promise.all([ownRules(this.#tx.db, names), machineCounts(this.#tx.db, names)]);
     return rows.map((row) => ({
       name: row.name,
       files: JSON.parse(row.files),
@@ -98,11 +96,11 @@ export class PiService {
   }
 
   async listTrees(): Promise<PiTree[]> {
-    return this.#toTrees(await this.#tx.db.selectFrom('pi_trees').selectAll().orderBy('name').execute());
+    return this.#toTrees(await listTreeRows(this.#tx.db));
   }
 
   async getTree(name: string): Promise<PiTree> {
-    const row = await this.#tx.db.selectFrom('pi_trees').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await findTreeRow(this.#tx.db, name);
     if (!row) throw new MusterError('not_found', `No Pi tree named ${name}`);
     return (await this.#toTrees([row]))[0];
   }
@@ -133,19 +131,17 @@ export class PiService {
     await this.#tx.run(async (tx) => {
       // Again inside the transaction: an artifact deleted since the check above must not end up in a tree.
       const shas = [...new Set(files.map((f) => f.sha256))];
-      const present = await tx.db.selectFrom('artifacts').select('sha256').where('sha256', 'in', shas).execute();
-      if (present.length !== shas.length)
+      if ((await countArtifacts(tx.db, shas)) !== shas.length)
         throw new MusterError('conflict', 'An artifact of this tree was deleted meanwhile; upload it again');
       const time = now();
-      const existing = await tx.db.selectFrom('pi_trees').select('created_at').where('name', '=', name).executeTakeFirst();
+      const existing = await findTreeRow(tx.db, name);
       const row: PiTreeRow = { name, files: JSON.stringify(files), created_at: existing?.created_at ?? time, updated_at: time };
-      if (existing) await tx.db.updateTable('pi_trees').set({ files: row.files, updated_at: time }).where('name', '=', name).execute();
-      else await tx.db.insertInto('pi_trees').values(row).execute();
+      await saveTreeRow(tx.db, row, existing !== undefined);
       await tx.emit({ type: existing ? 'pi_tree.updated' : 'pi_tree.created', actor, data: { tree: name, files: files.length } });
       if (input.serial_pattern) {
         await putRuleInTx(tx, actor, name, { door: 'pi', serial_pattern: input.serial_pattern, action: 'discover', pi_tree: name });
       } else if (input.serial_pattern === null) {
-        await tx.db.deleteFrom('rules').where('name', '=', name).where('pi_tree', '=', name).execute();
+        await deleteOwnRule(tx.db, name);
       }
     }, 1);
     this.#trees.delete(name);
@@ -154,13 +150,12 @@ export class PiService {
 
   async deleteTree(actor: string, name: string): Promise<void> {
     await this.#tx.run(async (tx) => {
-      const users = await tx.db.selectFrom('machines').select('id').where('pi_tree', '=', name).limit(1).execute();
-      if (users.length > 0) throw new MusterError('conflict', `Pi tree ${name} is used by machines; move them to another tree first`);
-      const rules = await tx.db.selectFrom('rules').select('name').where('pi_tree', '=', name).where('name', '<>', name).execute();
+      if (await treeInUse(tx.db, name))
+        throw new MusterError('conflict', `Pi tree ${name} is used by machines; move them to another tree first`);
+      const rules = await otherRulesNaming(tx.db, name);
       if (rules.length > 0) throw new MusterError('conflict', `Pi tree ${name} is named by rule ${rules[0].name}`);
-      await tx.db.deleteFrom('rules').where('name', '=', name).where('pi_tree', '=', name).execute();
-      const { numDeletedRows } = await tx.db.deleteFrom('pi_trees').where('name', '=', name).executeTakeFirst();
-      if (Number(numDeletedRows) === 0) throw new MusterError('not_found', `No Pi tree named ${name}`);
+      await deleteOwnRule(tx.db, name);
+      if (!(await deleteTreeRow(tx.db, name))) throw new MusterError('not_found', `No Pi tree named ${name}`);
       await tx.emit({ type: 'pi_tree.deleted', actor, data: { tree: name } });
     }, 1);
     this.#trees.delete(name);
@@ -170,7 +165,7 @@ export class PiService {
   async #treeFiles(name: string): Promise<Map<string, PiTreeFile> | null> {
     const cached = this.#trees.get(name);
     if (cached && Date.now() - cached.at < treeTtlMs) return cached.files;
-    const row = await this.#tx.db.selectFrom('pi_trees').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await findTreeRow(this.#tx.db, name);
     if (!row) return null;
     const files = new Map((JSON.parse(row.files) as PiTreeFile[]).map((f) => [f.path, f]));
     this.#trees.set(name, { row, files, at: Date.now() });
@@ -238,7 +233,7 @@ export class PiService {
 
   /** What a serial will get ("show what a serial will get"), rendered for it, creating nothing. */
   async serialFiles(rawSerial: string): Promise<PiSerialFiles> {
-    const serial = normalizePiSerial(rawSerial);
+    const serial = normalizeSerial(rawSerial);
     const plan = await this.#plan(serial);
     const files = await this.#treeFiles(plan.tree);
     if (!files) throw new MusterError('not_found', `Pi tree ${plan.tree} no longer exists`);
@@ -248,7 +243,7 @@ export class PiService {
 
   /** One file as a serial gets it, creating nothing. */
   async serialFile(rawSerial: string, path: string): Promise<PiFile> {
-    const serial = normalizePiSerial(rawSerial);
+    const serial = normalizeSerial(rawSerial);
     const plan = await this.#plan(serial);
     const entry = (await this.#treeFiles(plan.tree))?.get(path);
     if (!entry) throw new MusterError('not_found', `Pi tree ${plan.tree} has no file ${path}`);
@@ -257,7 +252,7 @@ export class PiService {
 
   /** Provisions a serial by hand: creates its machine if needed and sets its tree (given, or its rule's). */
   async provision(actor: string, rawSerial: string, tree?: string): Promise<PiProvisionResult> {
-    const serial = normalizePiSerial(rawSerial);
+    const serial = normalizeSerial(rawSerial);
     if (tree && !(await this.#treeFiles(tree))) throw new MusterError('not_found', `No Pi tree named ${tree}`);
     const arrival = { claim: { door: 'pi', serial } as const, identifiers: [{ kind: 'serial' as const, value: serial }], client: 'api' };
     const peeked = await this.#discovery.peek(arrival);
@@ -279,7 +274,7 @@ export class PiService {
     if (machine.pi_tree !== chosen) {
       machine = await this.#tx.run(async (tx) => {
         const time = now();
-        await tx.db.updateTable('machines').set({ pi_tree: chosen, updated_at: time }).where('id', '=', machine.id).execute();
+        await updateMachineRow(tx.db, machine.id, { pi_tree: chosen, updated_at: time });
         await tx.emit({ type: 'machine.pi_tree_set', machineId: machine.id, actor, data: { pi_tree: chosen, previous: machine.pi_tree } });
         return (await findMachineRow(tx.db, machine.id)) as MachineRow;
       });
@@ -302,31 +297,14 @@ export class PiService {
   /** Machines that netboot as Pis (those with a tree), by serial. */
   async listPis(options: { cursor?: string; limit?: number; total?: boolean; tree?: string }): Promise<PageResult<PiMachine>> {
     const limit = options.limit ?? defaultPageSize;
-    const base = () => {
-      let q = this.#tx.db
-        .selectFrom('machines')
-        .innerJoin('identifiers', (j) => j.onRef('identifiers.machine_id', '=', 'machines.id').on('identifiers.kind', '=', 'serial'))
-        .where('machines.pi_tree', 'is not', null);
-      if (options.tree) q = q.where('machines.pi_tree', '=', options.tree);
-      return q;
-    };
-    let query = base()
-      .selectAll('machines')
-      .select('identifiers.value as serial')
-      .orderBy('identifiers.value')
-      .limit(limit + 1);
-    if (options.cursor) query = query.where('identifiers.value', '>', String(decodeCursor(options.cursor, 1)[0]));
     const page = finishPage(
-      await query.execute(),
+      await listPiRows(this.#tx.db, { tree: options.tree, cursor: options.cursor, limit }),
       limit,
       (r) => [r.serial],
       (r) => this.#piMachine(r, r.serial),
     );
     if (!options.total) return page;
-    const counted = await base()
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .executeTakeFirstOrThrow();
-    return { ...page, total: Number(counted.count) };
+    return { ...page, total: await countPis(this.#tx.db, options.tree) };
   }
 
   /**
@@ -338,7 +316,7 @@ export class PiService {
     path: string,
     client: string,
   ): Promise<{ machineId: string | null; file: PiFile | null; identification: Identification }> {
-    const serial = normalizePiSerial(rawSerial);
+    const serial = normalizeSerial(rawSerial);
     const identification = await this.#discovery.identify({
       claim: { door: 'pi', serial },
       identifiers: [{ kind: 'serial', value: serial }],

@@ -2,12 +2,13 @@ import { MusterError, type Rule, type RulePut } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
 import type { RuleRow } from '../../platform/db/schema.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
+import { findTreeRow } from '../pi/store.ts';
 import { type BootClaim, compareRules, normalizeMacPrefix, selectRule } from './match.ts';
-import { findRuleRow, loadRules, ruleFromRow, upsertRule } from './store.ts';
+import { deleteRule, findRuleRow, loadRules, ruleFromRow, upsertRule } from './store.ts';
 
 /** Writes a rule inside a transaction; the Pi tree it names must exist. */
 export async function putRuleInTx(tx: Tx, actor: string, name: string, input: RulePut): Promise<Rule> {
-  if (input.pi_tree && !(await tx.db.selectFrom('pi_trees').select('name').where('name', '=', input.pi_tree).executeTakeFirst())) {
+  if (input.pi_tree && !(await findTreeRow(tx.db, input.pi_tree))) {
     throw new MusterError('validation_failed', `No Pi tree named ${input.pi_tree}`, {
       errors: [{ path: '/pi_tree', message: 'no such tree' }],
     });
@@ -55,8 +56,7 @@ export class RuleService {
 
   async delete(actor: string, name: string): Promise<void> {
     await this.#tx.run(async (tx) => {
-      const { numDeletedRows } = await tx.db.deleteFrom('rules').where('name', '=', name).executeTakeFirst();
-      if (Number(numDeletedRows) === 0) throw new MusterError('not_found', `No rule named ${name}`);
+      if (!(await deleteRule(tx.db, name))) throw new MusterError('not_found', `No rule named ${name}`);
       await tx.emit({ type: 'rule.deleted', actor, data: { rule: name } });
     }, 1);
   }

@@ -23,3 +23,9 @@ export async function upsertRule(db: Kysely<Database>, row: RuleRow): Promise<vo
     .onConflict((c) => c.column('name').doUpdateSet(rest))
     .execute();
 }
+
+/** Deletes a rule; false when there was none. */
+export async function deleteRule(db: Kysely<Database>, name: string): Promise<boolean> {
+  const { numDeletedRows } = await db.deleteFrom('rules').where('name', '=', name).executeTakeFirst();
+  return Number(numDeletedRows) > 0;
+}

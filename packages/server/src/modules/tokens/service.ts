@@ -2,10 +2,11 @@ import { type ApiToken, type ApiTokenCreate, MusterError, type PageResult, type 
 import { parseDuration } from '../../config.ts';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import { newApiToken, sha256Hex } from '../../platform/crypto/secrets.ts';
-import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import { defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { ApiTokenRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { can, type Principal } from '../auth/policy.ts';
+import { childTokens, findTokenBySecretHash, findTokenRow, insertToken, revokeTokens, tokenRows, touchToken } from './store.ts';
 
 function toApiToken(row: ApiTokenRow): ApiToken {
   const { token_hash: _hash, parent_id: _parent, ...rest } = row;
@@ -44,7 +45,7 @@ export class TokenService {
       parent_id: principal.tokenId,
     };
     await this.#tx.run(async (tx) => {
-      await tx.db.insertInto('api_tokens').values(row).execute();
+      await insertToken(tx.db, row);
       await tx.emit({ type: 'token.created', actor: principal.actor, data: { token_id: row.id, name: row.name, role } });
     }, 1);
     return { ...toApiToken(row), token: secret };
@@ -52,14 +53,8 @@ export class TokenService {
 
   /** Admins see every token; others their own. */
   async list(principal: Principal, cursor?: string, limit = defaultPageSize): Promise<PageResult<ApiToken>> {
-    let query = this.#tx.db
-      .selectFrom('api_tokens')
-      .selectAll()
-      .orderBy('id')
-      .limit(limit + 1);
-    if (!can(principal, 'user.read')) query = query.where('user_id', '=', principal.userId);
-    if (cursor) query = query.where('id', '>', String(decodeCursor(cursor, 1)[0]));
-    return finishPage(await query.execute(), limit, (r) => [r.id], toApiToken);
+    const userId = can(principal, 'user.read') ? undefined : principal.userId;
+    return finishPage(await tokenRows(this.#tx.db, { userId, cursor, limit }), limit, (r) => [r.id], toApiToken);
   }
 
   /**
@@ -67,7 +62,7 @@ export class TokenService {
    * a viewer-scoped token of an admin cannot revoke that admin's admin tokens.
    */
   async revoke(principal: Principal, id: string): Promise<ApiToken> {
-    const row = await this.#tx.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await findTokenRow(this.#tx.db, id);
     if (!row || (row.user_id !== principal.userId && !can(principal, 'user.write'))) {
       throw new MusterError('not_found', `No token ${id}`);
     }
@@ -76,26 +71,18 @@ export class TokenService {
     }
     const revokedAt = row.revoked_at ?? now();
     await this.#tx.run(async (tx) => {
-      await tx.db.updateTable('api_tokens').set({ revoked_at: revokedAt }).where('id', '=', id).execute();
+      await revokeTokens(tx.db, [id], revokedAt);
       await tx.emit({ type: 'token.revoked', actor: principal.actor, data: { token_id: id, name: row.name } });
       // Tokens made with this one go too, however deep; each is an event of its own.
       for (let parents = [id]; parents.length > 0; ) {
-        const children = await tx.db
-          .selectFrom('api_tokens')
-          .select(['id', 'name', 'revoked_at'])
-          .where('parent_id', 'in', parents)
-          .execute();
+        const children = await childTokens(tx.db, parents);
         const live = children.filter((child) => !child.revoked_at);
         if (live.length > 0) {
-          await tx.db
-            .updateTable('api_tokens')
-            .set({ revoked_at: revokedAt })
-            .where(
-              'id',
-              'in',
-              live.map((c) => c.id),
-            )
-            .execute();
+          await revokeTokens(
+            tx.db,
+            live.map((c) => c.id),
+            revokedAt,
+          );
           for (const child of live) {
             await tx.emit({
               type: 'token.revoked',
@@ -113,21 +100,11 @@ export class TokenService {
 
   /** Finds the live token for a secret and notes its use; null when unknown, revoked or expired. */
   async resolve(secret: string): Promise<{ row: ApiTokenRow; username: string; userRole: Role } | null> {
-    const found = await this.#tx.db
-      .selectFrom('api_tokens')
-      .innerJoin('users', 'users.id', 'api_tokens.user_id')
-      .selectAll('api_tokens')
-      .select(['users.username', 'users.role as user_role'])
-      .where('token_hash', '=', sha256Hex(secret))
-      .executeTakeFirst();
+    const found = await findTokenBySecretHash(this.#tx.db, sha256Hex(secret));
     if (!found || found.revoked_at || (found.expires_at && found.expires_at <= now())) return null;
     const time = Date.now();
     if (!found.last_used_at || time - Date.parse(found.last_used_at) > lastUsedResolutionMs) {
-      await this.#tx.db
-        .updateTable('api_tokens')
-        .set({ last_used_at: new Date(time).toISOString() })
-        .where('id', '=', found.id)
-        .execute();
+      await touchToken(this.#tx.db, found.id, new Date(time).toISOString());
     }
     const { username, user_role, ...row } = found;
     return { row, username, userRole: user_role as Role };

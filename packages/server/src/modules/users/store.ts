@@ -36,3 +36,7 @@ export async function countUsers(db: Kysely<Database>, role?: string): Promise<n
   if (role) query = query.where('role', '=', role);
   return Number((await query.executeTakeFirstOrThrow()).n);
 }
+
+export async function anyUserExists(db: Kysely<Database>): Promise<boolean> {
+  return (await db.selectFrom('users').select('id').limit(1).executeTakeFirst()) !== undefined;
+}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { privateDirectory, privateFiles } from '../files/private.ts';
 import { openNodeSqlite } from './node-sqlite.ts';
@@ -91,4 +91,9 @@ export function describeTarget(target: DatabaseTarget): string {
   } catch {
     return 'postgres (unparsable url)';
   }
+}
+
+/** A round trip to the database: it answers, or this throws. */
+export async function ping(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db);
 }

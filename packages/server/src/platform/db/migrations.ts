@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+import { isPiSerial } from '@muster/contract';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Dialect } from './connect.ts';
 
@@ -340,6 +341,29 @@ function credentials(): Migration {
   };
 }
 
+/**
+ * Serials of the Pi's hex form are stored lower-case (normalizeSerial in the contract), as the Pi asks for them.
+ * One stored in upper case before is lowered, unless its lower-case form is already another machine's: such a
+ * pair is two machines, which only an operator can merge, and stays as it is.
+ */
+function piSerialCase(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      const rows: { value: string }[] = await db.selectFrom('identifiers').select('value').where('kind', '=', 'serial').execute();
+      const taken = new Set(rows.map((r) => r.value));
+      for (const { value } of rows) {
+        const lower = value.toLowerCase();
+        if (lower === value || !isPiSerial(value) || taken.has(lower)) continue;
+        await db.updateTable('identifiers').set({ value: lower }).where('kind', '=', 'serial').where('value', '=', value).execute();
+        taken.add(lower);
+      }
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: async () => ({
@@ -348,6 +372,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0003_boot': boot(),
       '0004_bounded_doors': boundedDoors(),
       '0005_credentials': credentials(),
+      '0006_pi_serial_case': piSerialCase(),
     }),
   };
 }
@@ -367,9 +392,10 @@ async function migrator(db: Kysely<any>, dialect: Dialect): Promise<Migrator> {
   return new Migrator({ db, provider: provider(dialect), migrationTableSchema: rows[0].schema });
 }
 
-export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<MigrationReport> {
+/** Applies every migration not applied yet (or, for tests of a migration, those up to `upTo`). */
+export async function migrateToLatest(db: Kysely<any>, dialect: Dialect, upTo?: string): Promise<MigrationReport> {
   const latest = await migrator(db, dialect);
-  const { error, results = [] } = await latest.migrateToLatest();
+  const { error, results = [] } = upTo ? await latest.migrateTo(upTo) : await latest.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   const all = await latest.getMigrations();
   const executed = all.filter((m) => m.executedAt);

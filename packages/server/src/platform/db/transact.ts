@@ -1,7 +1,7 @@
 import { type Event, MusterError } from '@muster/contract';
 import type { Kysely } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
-import { insertEvent, type NewEvent } from '../events/record.ts';
+import { insertEvent, type NewEvent } from '../events/store.ts';
 import type { Db, Dialect } from './connect.ts';
 import type { Database } from './schema.ts';
 

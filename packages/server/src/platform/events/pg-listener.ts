@@ -2,7 +2,7 @@ import type { Event } from '@muster/contract';
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
 import { pgTypes } from '../db/connect.ts';
-import { eventFromRow } from './record.ts';
+import { eventFromRow } from './store.ts';
 
 export interface PgListenerOptions {
   url: string;

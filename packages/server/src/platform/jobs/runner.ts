@@ -3,7 +3,7 @@ import { now } from '../crypto/ids.ts';
 import type { Db } from '../db/connect.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Transactor, Tx } from '../db/transact.ts';
-import { claimJob, extendLease, finishJob, nextRunAt, requeueAbandoned } from './store.ts';
+import { claimJob, extendLease, finishJob, nextRunAt, requeueAbandoned, saveJobLog } from './store.ts';
 
 export interface JobContext {
   log(line: string): void;
@@ -125,7 +125,7 @@ export class JobRunner {
     const flush = async () => {
       if (!dirty) return;
       dirty = false;
-      await this.#o.db.kysely.updateTable('jobs').set({ log: output }).where('id', '=', job.id).where('locked_by', '=', runnerId).execute();
+      await saveJobLog(this.#o.db.kysely, job.id, runnerId, output);
     };
     const heartbeat = setInterval(
       () => {

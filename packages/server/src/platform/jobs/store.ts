@@ -2,6 +2,7 @@ import type { Job, JobState } from '@muster/contract';
 import { type Kysely, sql } from 'kysely';
 import { newId, now } from '../crypto/ids.ts';
 import type { Dialect } from '../db/connect.ts';
+import { decodeCursor } from '../db/page.ts';
 import type { Database, JobRow } from '../db/schema.ts';
 import type { Tx } from '../db/transact.ts';
 
@@ -113,4 +114,51 @@ export async function nextRunAt(db: Kysely<Database>): Promise<string | undefine
     .where('state', '=', 'queued')
     .executeTakeFirst();
   return (row?.next as string | null) ?? undefined;
+}
+
+/** Writes a running job's log, while this runner still holds it. */
+export async function saveJobLog(db: Kysely<Database>, id: string, runnerId: string, log: string): Promise<void> {
+  await db.updateTable('jobs').set({ log }).where('id', '=', id).where('locked_by', '=', runnerId).execute();
+}
+
+export function findJobRow(db: Kysely<Database>, id: string) {
+  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Jobs newest first, after a cursor, filtered by state, type and machine. */
+export function jobRows(
+  db: Kysely<Database>,
+  filter: { state?: JobState; type?: string; machineId?: string; cursor?: string },
+  limit: number,
+) {
+  let q = db
+    .selectFrom('jobs')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(limit + 1);
+  if (filter.state) q = q.where('state', '=', filter.state);
+  if (filter.type) q = q.where('type', '=', filter.type);
+  if (filter.machineId) q = q.where('machine_id', '=', filter.machineId);
+  if (filter.cursor) q = q.where('id', '<', String(decodeCursor(filter.cursor, 1)[0]));
+  return q.execute();
+}
+
+export async function countJobsByState(db: Kysely<Database>): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('state')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+}
+
+/** Cancels a job that is still queued; false when it is not. */
+export async function cancelQueuedJob(db: Kysely<Database>, id: string, at: string): Promise<boolean> {
+  const result = await db
+    .updateTable('jobs')
+    .set({ state: 'cancelled', finished_at: at })
+    .where('id', '=', id)
+    .where('state', '=', 'queued')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }

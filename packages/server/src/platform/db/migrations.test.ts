@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openDatabase } from './connect.ts';
+import { migrateToLatest } from './migrations.ts';
+
+test('0006 lowers Pi serials stored in upper case, unless that would take another machine’s serial', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'muster-migrations-'));
+  const db = openDatabase({ dialect: 'sqlite', path: join(dir, 'muster.db') });
+  try {
+    await migrateToLatest(db.kysely, db.dialect, '0005_credentials');
+    const at = new Date().toISOString();
+    const machine = (id: string) => ({
+      id,
+      state: 'enrolled',
+      hostname: '',
+      description: '',
+      facts: '{}',
+      nixos_config: '',
+      created_at: at,
+      updated_at: at,
+    });
+    await db.kysely
+      .insertInto('machines')
+      .values([machine('m_a'), machine('m_b'), machine('m_c')])
+      .execute();
+    const serial = (value: string, machine_id: string) => ({ kind: 'serial', value, machine_id, created_at: at });
+    await db.kysely
+      .insertInto('identifiers')
+      .values([
+        serial('ABCD1234', 'm_a'), // a Pi serial typed in upper case: lowered
+        serial('DELL-7XQ', 'm_a'), // no Pi serial: kept
+        serial('FEED0001', 'm_b'), // the same Pi, discovered twice: both kept, for an operator to merge
+        serial('feed0001', 'm_c'),
+      ])
+      .execute();
+
+    const report = await migrateToLatest(db.kysely, db.dialect);
+    assert.deepEqual(report.applied, ['0006_pi_serial_case']);
+    const rows = await db.kysely.selectFrom('identifiers').select(['value', 'machine_id']).orderBy('value').execute();
+    assert.deepEqual(
+      rows.map((r) => `${r.value} ${r.machine_id}`),
+      ['DELL-7XQ m_a', 'FEED0001 m_b', 'abcd1234 m_a', 'feed0001 m_c'],
+    );
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
