@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { renderTemplate } from '../../packages/server/src/boot/render.ts';
+import { renderTemplate } from '../../packages/server/src/platform/templates/render.ts';
 import { tftpGet, treeFiles } from '../boot/support.ts';
 import { eachDatabase } from '../support/harness.ts';
 import { repoRoot } from '../support/process.ts';

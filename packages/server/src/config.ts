@@ -7,9 +7,11 @@ import Ajv from 'ajv';
 import { type TSchema, Type } from 'typebox';
 import type { DatabaseTarget } from './platform/db/connect.ts';
 import { defaultLogFormat } from './platform/log/logger.ts';
+import { parseDuration } from './platform/time/duration.ts';
 import { type ConfigFlags, type LogFormat, logFormats, logLevels, type SettingKey, settings } from './settings.ts';
 
 export type { ConfigFlags } from './settings.ts';
+export { parseDuration };
 
 export interface Config {
   listen: { host: string; port: number };
@@ -213,19 +215,6 @@ export function parseListen(value: string, name = 'listen address'): { host: str
   if (!match || port > 65535 || (match[1] !== undefined && isIP(host) !== 6))
     throw configError(`${name}="${value}" is not HOST:PORT (e.g. 127.0.0.1:8080, :8080 or [::1]:8080)`);
   return { host, port };
-}
-
-const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Parses 24h, 90m, 3600s, 7d or a bare number of seconds (also Go's 1h30m). */
-export function parseDuration(value: string, name = 'duration'): number {
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const parts = [...trimmed.matchAll(/(\d+)([smhd])/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== trimmed) {
-    throw configError(`${name}="${value}" is not a duration like 24h, 30m or 7d`);
-  }
-  return parts.reduce((sum, p) => sum + Number(p[1]) * durationUnits[p[2]], 0);
 }
 
 const byteUnits: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };

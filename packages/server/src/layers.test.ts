@@ -27,3 +27,23 @@ test('only store.ts files and platform/db build queries', () => {
     );
   assert.deepEqual(offenders, [], 'move these queries into the module’s store.ts');
 });
+
+// The layers (docs/architecture.md): platform ← modules ← boot (the doors) ← the app (app.ts, serve.ts, config).
+// A file may import its own layer and those below it, never one above.
+test('each layer imports only itself and the layers below it', () => {
+  const layers = ['platform', 'modules', 'boot', '.'];
+  const layerOf = (path: string) => {
+    const top = path.split('/')[0];
+    return layers.includes(top) && path.includes('/') ? top : '.';
+  };
+  const offenders = sourceFiles(source).flatMap((file) => {
+    const from = layerOf(relative(source, file));
+    return [...readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)].flatMap(([, specifier]) => {
+      const target = relative(source, join(file, '..', specifier));
+      if (target.startsWith('..')) return [];
+      const to = layerOf(target);
+      return layers.indexOf(to) > layers.indexOf(from) ? [`${relative(source, file)} (${from}) imports ${target} (${to})`] : [];
+    });
+  });
+  assert.deepEqual(offenders, []);
+});

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from 'typebox';
+import type { LogFormat } from './platform/log/logger.ts';
 
 // The settings of `muster serve`, kept apart from config.ts so that the CLI's help can show them without
 // loading the server.
@@ -17,8 +18,8 @@ export interface ConfigFlags {
 }
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const logFormats = ['pretty', 'json'] as const;
-export type LogFormat = (typeof logFormats)[number];
+export const logFormats = ['pretty', 'json'] as const satisfies readonly LogFormat[];
+export type { LogFormat };
 
 const text = (description: string) => Type.String({ description });
 const whole = (description: string) => Type.Union([Type.Integer(), Type.String()], { description });

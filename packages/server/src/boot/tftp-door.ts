@@ -1,8 +1,8 @@
 import { isPiSerial } from '@muster/contract';
-import type { BootRecord, BootTimeline } from '../modules/boot/timeline.ts';
-import type { PiFile, PiService } from '../modules/pi/service.ts';
+import type { PiBoot, PiFile } from './pi/door.ts';
 import { bufferSource, fileSource } from './tftp/directory.ts';
 import { TftpError, TftpErrorCode, type TftpRequest, type TftpResolver, type TftpSource } from './tftp/types.ts';
+import type { BootRecord, BootTimeline } from './timeline.ts';
 
 /** What the TFTP door needs of the artifact store: published names (iPXE binaries) and blob files. */
 export interface PublishedFiles {
@@ -29,13 +29,13 @@ const outcomeStatus = { complete: 'ok', aborted: 'aborted', timeout: 'timeout', 
  * iPXE request that says which machine it was.
  */
 export class TftpDoor {
-  readonly #pi: PiService;
+  readonly #pi: PiBoot;
   readonly #files: PublishedFiles;
   readonly #timeline: BootTimeline;
   readonly #onError: (error: unknown) => void;
   readonly #pending = new WeakMap<TftpRequest, string | null>();
 
-  constructor(pi: PiService, files: PublishedFiles, timeline: BootTimeline, onError: (error: unknown) => void) {
+  constructor(pi: PiBoot, files: PublishedFiles, timeline: BootTimeline, onError: (error: unknown) => void) {
     this.#pi = pi;
     this.#files = files;
     this.#timeline = timeline;

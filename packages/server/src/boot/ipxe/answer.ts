@@ -1,13 +1,13 @@
 import { type Identifier, type IdentifierKind, MusterError } from '@muster/contract';
 import { allNames } from '../../modules/artifacts/store.ts';
-import type { BootArrival, BootDiscovery } from '../../modules/boot/discover.ts';
-import type { BootScriptService } from '../../modules/boot/scripts.ts';
 import { normalizeAll, transitionInTx } from '../../modules/machines/service.ts';
 import { loadMachines, updateMachineRow } from '../../modules/machines/store.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { renderTemplate } from '../render.ts';
+import { renderTemplate } from '../../platform/templates/render.ts';
+import type { BootArrival, BootDiscovery } from '../resolve.ts';
 import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
+import type { BootScriptService } from './scripts.ts';
 
 /** What iPXE tells about itself in the chained URL (its settings ${net0/mac}, ${uuid}, …). */
 export interface IpxeParams {

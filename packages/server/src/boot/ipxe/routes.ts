@@ -3,11 +3,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { sendArtifact } from '../../modules/artifacts/send.ts';
 import type { ArtifactService } from '../../modules/artifacts/service.ts';
-import type { SourceLimiter } from '../../modules/auth/limiter.ts';
-import type { BootTimeline } from '../../modules/boot/timeline.ts';
 import { limitBySource } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
+import type { SourceLimiter } from '../../platform/limits/limiter.ts';
 import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
+import type { BootTimeline } from '../timeline.ts';
 import { chainScript, type IpxeParams, type IpxeService } from './answer.ts';
 
 const tags = ['boot'];

@@ -1,6 +1,6 @@
 import { LoginRequest, LoginResponse, MusterError, SetupRequest, User } from '@muster/contract';
 import type { App } from '../../platform/http/types.ts';
-import type { FailureLimiter } from './limiter.ts';
+import type { FailureLimiter } from '../../platform/limits/limiter.ts';
 import type { AuthService } from './service.ts';
 
 const tags = ['auth'];

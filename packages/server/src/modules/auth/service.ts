@@ -1,4 +1,5 @@
 import { MusterError, type Role, roleCovers, type User } from '@muster/contract';
+import type { Principal } from '../../platform/auth/policy.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import { decoyHash, verifyPassword } from '../../platform/crypto/password.ts';
 import { apiTokenPrefix, randomCode, safeEqual, sha256Hex } from '../../platform/crypto/secrets.ts';
@@ -8,7 +9,6 @@ import type { TokenService } from '../tokens/service.ts';
 import { toUser, type UserService } from '../users/service.ts';
 import { anyUserExists, findUserById, findUserByName, updateUserRow } from '../users/store.ts';
 import type { JwtSigner } from './jwt.ts';
-import type { Principal } from './policy.ts';
 
 /** The caller when authentication is turned off (allowed on loopback only). */
 export const localPrincipal: Principal = { userId: 'local', username: 'local', role: 'admin', tokenId: null, actor: 'local' };

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from '../../config.ts';
 import type { JobRow } from '../../platform/db/schema.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import type { JobContext, JobHandler } from '../../platform/jobs/runner.ts';
@@ -64,7 +63,13 @@ function runCommand(command: string, cwd: string, env: Record<string, string>, t
  * The build job: writes the machine's configuration to a build directory and runs the configured builder
  * command there (MUSTER_BUILDER_COMMAND). The machine goes building → ready, or failed after the last attempt.
  */
-export function buildHandler(config: Config, transactor: Transactor): JobHandler {
+/** What a build needs of the configuration. */
+export interface BuildSettings {
+  dataDir: string;
+  builder: { command: string | null; timeoutSeconds: number; maxAttempts: number };
+}
+
+export function buildHandler(config: BuildSettings, transactor: Transactor): JobHandler {
   return {
     async run(job: JobRow, context: JobContext) {
       const row = await findMachineRow(transactor.db, job.machine_id ?? '');

@@ -1,17 +1,17 @@
 import type { Job } from '@muster/contract';
-import type { Config } from '../../config.ts';
 import type { Dialect } from '../../platform/db/connect.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import { enqueueJob, toJob } from '../../platform/jobs/store.ts';
 import { resolveMachine, transitionInTx } from '../machines/service.ts';
+import type { BuildSettings } from './builder.ts';
 
 export class BuildService {
   readonly #tx: Transactor;
   readonly #dialect: Dialect;
-  readonly #config: Config;
+  readonly #config: BuildSettings;
   readonly #wake: () => void;
 
-  constructor(tx: Transactor, dialect: Dialect, config: Config, wake: () => void) {
+  constructor(tx: Transactor, dialect: Dialect, config: BuildSettings, wake: () => void) {
     this.#tx = tx;
     this.#dialect = dialect;
     this.#config = config;

@@ -1,8 +1,8 @@
 import { type BulkRequest, type BulkResult, type MachineUpdate, MusterError } from '@muster/contract';
+import type { Principal } from '../../platform/auth/policy.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import { sha256Hex } from '../../platform/crypto/secrets.ts';
 import { isUniqueViolation, type Transactor } from '../../platform/db/transact.ts';
-import type { Principal } from '../auth/policy.ts';
 import type { BuildService } from '../builds/service.ts';
 import type { GroupService } from '../groups/service.ts';
 import { type MachineService, resolveMachine, transitionInTx } from '../machines/service.ts';

@@ -1,8 +1,8 @@
 import { EnrollRequest, Machine, MusterError } from '@muster/contract';
 import { limitBySource } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
+import type { SourceLimiter } from '../../platform/limits/limiter.ts';
 import type { Metrics } from '../../platform/metrics/metrics.ts';
-import type { SourceLimiter } from '../auth/limiter.ts';
 import type { EnrollService } from './service.ts';
 
 export function enrollRoutes(app: App, enroll: EnrollService, metrics: Metrics, limiter: SourceLimiter): void {

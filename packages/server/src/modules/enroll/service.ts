@@ -2,7 +2,7 @@ import { type EnrollRequest, type Identifier, type IdentifierKind, type Machine,
 import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { MinuteBudget } from '../boot/budget.ts';
+import { MinuteBudget } from '../../platform/limits/budget.ts';
 import { claimIdentifiers, normalizeAll, transitionInTx } from '../machines/service.ts';
 import {
   findIdentifierOwners,

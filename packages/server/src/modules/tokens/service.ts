@@ -1,11 +1,11 @@
-import { type ApiToken, type ApiTokenCreate, MusterError, type PageResult, type Role, roleCovers } from '@muster/contract';
-import { parseDuration } from '../../config.ts';
+import { type ApiToken, type ApiTokenCreate, MusterError, type PageResult, type Role } from '@muster/contract';
+import { authorizeTokenCreate, authorizeTokenRevoke, mayManageToken, type Principal, tokenListScope } from '../../platform/auth/policy.ts';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import { newApiToken, sha256Hex } from '../../platform/crypto/secrets.ts';
 import { defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { ApiTokenRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { can, type Principal } from '../auth/policy.ts';
+import { parseDuration } from '../../platform/time/duration.ts';
 import { childTokens, findTokenBySecretHash, findTokenRow, insertToken, revokeTokens, tokenRows, touchToken } from './store.ts';
 
 function toApiToken(row: ApiTokenRow): ApiToken {
@@ -26,9 +26,7 @@ export class TokenService {
   /** Creates a token for the caller; its role is at most the caller's. The secret is returned only here. */
   async create(principal: Principal, input: ApiTokenCreate): Promise<ApiToken & { token: string }> {
     const role = input.role ?? principal.role;
-    if (!roleCovers(principal.role, role)) {
-      throw new MusterError('forbidden', `A ${principal.role} cannot create a token with role ${role}`);
-    }
+    authorizeTokenCreate(principal, role);
     const secret = newApiToken();
     const created = now();
     const row: ApiTokenRow = {
@@ -53,7 +51,7 @@ export class TokenService {
 
   /** Admins see every token; others their own. */
   async list(principal: Principal, cursor?: string, limit = defaultPageSize): Promise<PageResult<ApiToken>> {
-    const userId = can(principal, 'user.read') ? undefined : principal.userId;
+    const userId = tokenListScope(principal);
     return finishPage(await tokenRows(this.#tx.db, { userId, cursor, limit }), limit, (r) => [r.id], toApiToken);
   }
 
@@ -63,12 +61,10 @@ export class TokenService {
    */
   async revoke(principal: Principal, id: string): Promise<ApiToken> {
     const row = await findTokenRow(this.#tx.db, id);
-    if (!row || (row.user_id !== principal.userId && !can(principal, 'user.write'))) {
+    if (!row || !mayManageToken(principal, row)) {
       throw new MusterError('not_found', `No token ${id}`);
     }
-    if (!roleCovers(principal.role, row.role as Role)) {
-      throw new MusterError('forbidden', `A ${principal.role} credential cannot revoke a token with role ${row.role}`);
-    }
+    authorizeTokenRevoke(principal, row);
     const revokedAt = row.revoked_at ?? now();
     await this.#tx.run(async (tx) => {
       await revokeTokens(tx.db, [id], revokedAt);

@@ -1,10 +1,10 @@
 import { MusterError, type PageResult, type Role, type User, type UserCreate, type UserUpdate } from '@muster/contract';
+import { authorizeUserChange, authorizeUserRead, type Principal } from '../../platform/auth/policy.ts';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import { hashPassword, verifyPassword } from '../../platform/crypto/password.ts';
 import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { UserRow } from '../../platform/db/schema.ts';
 import { orAlreadyExists, type Transactor } from '../../platform/db/transact.ts';
-import { authorize, can, type Principal } from '../auth/policy.ts';
 import { countUsers, deleteUserRow, findUserById, findUserByName, insertUser, listUserRows, updateUserRow } from './store.ts';
 
 export function toUser(row: UserRow): User {
@@ -17,10 +17,6 @@ export function toUser(row: UserRow): User {
     updated_at: row.updated_at,
     last_login_at: row.last_login_at,
   };
-}
-
-function isSelf(principal: Principal, idOrName: string): boolean {
-  return idOrName === principal.userId || idOrName === principal.username;
 }
 
 export class UserService {
@@ -61,20 +57,16 @@ export class UserService {
   }
 
   async get(principal: Principal, idOrName: string): Promise<User> {
-    if (!isSelf(principal, idOrName)) authorize(principal, 'user.read');
+    authorizeUserRead(principal, idOrName);
     return toUser(await this.#find(idOrName));
   }
 
   /** Admins change anything; others change only their own password, giving the current one. */
   async update(principal: Principal, idOrName: string, patch: UserUpdate): Promise<User> {
     // Rights are checked before the lookup, so that a 404 never tells a non-admin who exists.
-    const isAdmin = can(principal, 'user.write');
-    if (!isAdmin && !isSelf(principal, idOrName)) authorize(principal, 'user.write');
+    const isAdmin = authorizeUserChange(principal, idOrName, patch);
     const row = await this.#find(idOrName);
     if (!isAdmin) {
-      if (patch.role !== undefined || patch.email !== undefined) {
-        throw new MusterError('forbidden', 'Only an admin may change a role or an email; you may change your own password');
-      }
       if (!patch.current_password || !(await verifyPassword(patch.current_password, row.password_hash))) {
         throw new MusterError('validation_failed', 'Give your current password to change it', {
           errors: [{ path: '/current_password', message: 'missing or wrong' }],

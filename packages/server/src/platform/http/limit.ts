@@ -1,6 +1,6 @@
 import { MusterError } from '@muster/contract';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type SourceLimiter, sourceKey } from '../../modules/auth/limiter.ts';
+import { type SourceLimiter, sourceKey } from '../limits/limiter.ts';
 
 /** Refuses with 429 problem+json and Retry-After when the caller's address has no tokens left. */
 export function throttled(reply: FastifyReply, seconds: number, detail: string): MusterError {

@@ -1,6 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
-import type { Principal, RouteAction } from '../../modules/auth/policy.ts';
+import type { Principal, RouteAction } from '../auth/policy.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
 declare module 'fastify' {

@@ -1,7 +1,8 @@
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 
-import type { LogFormat } from '../../settings.ts';
+/** pretty: a line per entry, for people; json: a JSON object per line, for collectors. */
+export type LogFormat = 'pretty' | 'json';
 
 // Never log credentials: headers that carry them and body fields that are secrets.
 export const redactPaths = [

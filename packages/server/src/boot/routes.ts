@@ -9,8 +9,8 @@ import {
   Page,
 } from '@muster/contract';
 import { Type } from 'typebox';
-import type { App } from '../../platform/http/types.ts';
-import type { BootScriptService } from './scripts.ts';
+import type { App } from '../platform/http/types.ts';
+import type { BootScriptService } from './ipxe/scripts.ts';
 import type { BootTimeline } from './timeline.ts';
 
 const tags = ['boot'];

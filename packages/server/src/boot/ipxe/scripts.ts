@@ -1,8 +1,8 @@
 import { type BootScript, MusterError } from '@muster/contract';
-import { checkTemplate } from '../../boot/render.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { deleteScript, findScriptRow, saveScript } from './store.ts';
+import { checkTemplate } from '../../platform/templates/render.ts';
+import { deleteScript, findScriptRow, saveScript } from '../store.ts';
 
 export type BootScriptName = BootScript['name'];
 
