@@ -4,9 +4,9 @@
 // Alone: node bench/pi-storm.ts [--db sqlite|postgres|both] [--runs 3] [--kernel-mb 8] [--storm-count 1000] [--storm-seconds 60]
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { piSerials } from '../packages/cli/src/sim/pi-serial.ts';
-import { type PiStormSummary, runPiStorm } from '../packages/cli/src/sim/pi-storm.ts';
-import { sampleFiles, writeSampleTree } from '../packages/cli/src/sim/pi-tree.ts';
+import { piSerials } from '@muster/sim/pi-serial.ts';
+import { type PiStormSummary, runPiStorm } from '@muster/sim/pi-storm.ts';
+import { sampleFiles, writeSampleTree } from '@muster/sim/pi-tree.ts';
 import {
   adminToken,
   createBenchDb,

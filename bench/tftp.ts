@@ -28,6 +28,7 @@ import {
   sleep,
   startServer,
   tempDir,
+  waitExit,
 } from './lib.ts';
 
 export interface TftpBenchOptions {
@@ -74,17 +75,6 @@ interface Tracked {
   output(): string;
   exited(): boolean;
   stop(): Promise<void>;
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 /** Spawns a long-running process that is stopped (by its PID) at cleanup if not before. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 
 const root = join(import.meta.dirname, '..');
-const workspaces = ['contract', 'server', 'cli'];
+const workspaces = ['contract', 'server', 'cli', 'sim'];
 const external = new Set<string>(builtinModules.flatMap((name) => [name, `node:${name}`]));
 for (const workspace of workspaces) {
   const manifest = JSON.parse(readFileSync(join(root, 'packages', workspace, 'package.json'), 'utf8'));

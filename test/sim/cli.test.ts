@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { piSerials } from '../../packages/cli/src/sim/pi-serial.ts';
-import { writeSampleTree } from '../../packages/cli/src/sim/pi-tree.ts';
+import { piSerials } from '@muster/sim/pi-serial.ts';
+import { writeSampleTree } from '@muster/sim/pi-tree.ts';
 import { type BootHttp, bootRoot, startBootHttp, startMusterTftp, type TftpPeer } from './support.ts';
 
 const entry = join(import.meta.dirname, 'sim-cli.ts');

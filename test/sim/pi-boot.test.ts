@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { PiModel } from '../../packages/cli/src/sim/config-txt.ts';
-import { simulatePi } from '../../packages/cli/src/sim/pi-boot.ts';
-import { piSerials } from '../../packages/cli/src/sim/pi-serial.ts';
-import { runPiStorm } from '../../packages/cli/src/sim/pi-storm.ts';
-import { type SampleTree, writeSampleTree } from '../../packages/cli/src/sim/pi-tree.ts';
+import type { PiModel } from '@muster/sim/config-txt.ts';
+import { simulatePi } from '@muster/sim/pi-boot.ts';
+import { piSerials } from '@muster/sim/pi-serial.ts';
+import { runPiStorm } from '@muster/sim/pi-storm.ts';
+import { type SampleTree, writeSampleTree } from '@muster/sim/pi-tree.ts';
 import { bootRoot, startMusterTftp, startTftpdHpa, type TftpPeer } from './support.ts';
 
 const models: PiModel[] = ['pi4', 'pi5'];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pxeIdentity, runPxeStorm, simulatePxe } from '../../packages/cli/src/sim/pxe.ts';
+import { pxeIdentity, runPxeStorm, simulatePxe } from '@muster/sim/pxe.ts';
 import {
   type BootHttp,
   bootRoot,

@@ -4,7 +4,7 @@ import { createSocket } from 'node:dgram';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tftpGet } from '../../packages/cli/src/sim/tftp-client.ts';
+import { tftpGet } from '@muster/sim/tftp-client.ts';
 import { directoryResolver } from '../../packages/server/src/boot/tftp/directory.ts';
 import { TftpServer } from '../../packages/server/src/boot/tftp/server.ts';
 import type { TftpRequest } from '../../packages/server/src/boot/tftp/types.ts';

@@ -6,6 +6,7 @@
  */
 import dgram from 'node:dgram';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ackPacket, dataPacket, errorPacket, rrqPacket, wrqPacket } from '@muster/sim/tftp-packet.ts';
 
 const SOCKETS = 4;
 const BATCH = 250;
@@ -74,18 +75,12 @@ const optionValues = [
  */
 const timeoutValues = ['0', '256', '-1', '99999999999999999999', 'abc', '', '1.5', '0x1'];
 
-function u16(value: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(value & 0xffff);
-  return b;
-}
-
 const build = {
-  request: (opcode: number, name: string, mode: string, options: [string, string][]) =>
-    Buffer.concat([u16(opcode), Buffer.from(`${[name, mode, ...options.flat()].join('\0')}\0`, 'latin1')]),
-  ack: (block: number) => Buffer.concat([u16(4), u16(block)]),
-  error: (code: number, message: string) => Buffer.concat([u16(5), u16(code), Buffer.from(`${message}\0`, 'latin1')]),
-  data: (block: number, payload: Buffer) => Buffer.concat([u16(3), u16(block), payload]),
+  request: (opcode: 1 | 2, name: string, mode: string, options: [string, string][]) =>
+    (opcode === 1 ? rrqPacket : wrqPacket)(name, mode, options),
+  ack: ackPacket,
+  error: errorPacket,
+  data: dataPacket,
 };
 
 export function generator(seed: number) {
@@ -112,7 +107,7 @@ export function generator(seed: number) {
       case 5:
         return build.data(r.int(65536), r.bytes(r.int(600)));
       default: // an OACK, which only a server sends
-        return Buffer.concat([u16(6), Buffer.from(options(r.int(4)).flat().join('\0'), 'latin1')]);
+        return Buffer.concat([Buffer.from([0, 6]), Buffer.from(options(r.int(4)).flat().join('\0'), 'latin1')]);
     }
   }
 

@@ -5,6 +5,15 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe } from 'node:test';
+import {
+  ackPacket,
+  dataPacket,
+  errorPacket,
+  type Packet as Parsed,
+  parsePacket as parse,
+  rrqPacket,
+  wrqPacket,
+} from '@muster/sim/tftp-packet.ts';
 import { directoryResolver } from '../../packages/server/src/boot/tftp/directory.ts';
 import { TftpServer, type TftpServerOptions } from '../../packages/server/src/boot/tftp/server.ts';
 
@@ -246,19 +255,7 @@ export function curlPut(host: string, port: number, local: string, remoteName: s
 // Raw protocol client over node:dgram, for byte-level tests.
 // ---------------------------------------------------------------------------------------------
 
-export const Op = { rrq: 1, wrq: 2, data: 3, ack: 4, error: 5, oack: 6 } as const;
-
-function request(opcode: number, filename: string, mode: string, options: [string, string][]): Buffer {
-  const parts: Buffer[] = [u16(opcode), Buffer.from(`${filename}\0${mode}\0`, 'latin1')];
-  for (const [name, value] of options) parts.push(Buffer.from(`${name}\0${value}\0`, 'latin1'));
-  return Buffer.concat(parts);
-}
-
-function u16(value: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(value & 0xffff);
-  return b;
-}
+export { Opcode as Op, type Packet as Parsed, parsePacket as parse } from '@muster/sim/tftp-packet.ts';
 
 type OptionList = [string, string][] | Record<string, string>;
 
@@ -268,46 +265,12 @@ function optionList(options: OptionList | undefined): [string, string][] {
 }
 
 export const packet = {
-  rrq: (filename: string, options?: OptionList, mode = 'octet') => request(Op.rrq, filename, mode, optionList(options)),
-  wrq: (filename: string, options?: OptionList, mode = 'octet') => request(Op.wrq, filename, mode, optionList(options)),
-  ack: (block: number) => Buffer.concat([u16(Op.ack), u16(block)]),
-  data: (block: number, payload: Buffer) => Buffer.concat([u16(Op.data), u16(block), payload]),
-  error: (code: number, message: string) => Buffer.concat([u16(Op.error), u16(code), Buffer.from(`${message}\0`, 'latin1')]),
+  rrq: (filename: string, options?: OptionList, mode = 'octet') => rrqPacket(filename, mode, optionList(options)),
+  wrq: (filename: string, options?: OptionList, mode = 'octet') => wrqPacket(filename, mode, optionList(options)),
+  ack: ackPacket,
+  data: dataPacket,
+  error: errorPacket,
 };
-
-export type Parsed =
-  | { op: 'data'; block: number; payload: Buffer }
-  | { op: 'ack'; block: number }
-  | { op: 'error'; code: number; message: string }
-  | { op: 'oack'; options: [string, string][] }
-  | { op: 'rrq' | 'wrq' | 'other'; raw: Buffer };
-
-export function parse(buffer: Buffer): Parsed {
-  const opcode = buffer.length >= 2 ? buffer.readUInt16BE(0) : -1;
-  switch (opcode) {
-    case Op.data:
-      return { op: 'data', block: buffer.readUInt16BE(2), payload: buffer.subarray(4) };
-    case Op.ack:
-      return { op: 'ack', block: buffer.readUInt16BE(2) };
-    case Op.error: {
-      const end = buffer.indexOf(0, 4);
-      return { op: 'error', code: buffer.readUInt16BE(2), message: buffer.toString('latin1', 4, end < 0 ? buffer.length : end) };
-    }
-    case Op.oack: {
-      const fields = buffer.toString('latin1', 2).split('\0');
-      if (fields.at(-1) === '') fields.pop();
-      const options: [string, string][] = [];
-      for (let i = 0; i + 1 < fields.length; i += 2) options.push([fields[i], fields[i + 1]]);
-      return { op: 'oack', options };
-    }
-    case Op.rrq:
-      return { op: 'rrq', raw: buffer };
-    case Op.wrq:
-      return { op: 'wrq', raw: buffer };
-    default:
-      return { op: 'other', raw: buffer };
-  }
-}
 
 /** An OACK's options as an object (lower-cased names); throws when a name appears twice. */
 export function oackOptions(parsed: Parsed): Record<string, string> {

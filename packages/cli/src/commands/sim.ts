@@ -1,13 +1,13 @@
 import { isIP } from 'node:net';
 import { MusterError } from '@muster/contract/errors.ts';
+import { maxStormCount } from '@muster/sim/arrivals.ts';
+import type { PiModel } from '@muster/sim/config-txt.ts';
+import { maxSerial, parseSerialStart } from '@muster/sim/pi-serial.ts';
+import { defaultSerialStart, type PiStormSummary, runPiStorm } from '@muster/sim/pi-storm.ts';
+import { type PxeStormSummary, runPxeStorm } from '@muster/sim/pxe.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Field, printJson, printText, renderFields, renderTable } from '../output.ts';
 import { wantsJson } from '../session.ts';
-import { maxStormCount } from '../sim/arrivals.ts';
-import type { PiModel } from '../sim/config-txt.ts';
-import { maxSerial, parseSerialStart } from '../sim/pi-serial.ts';
-import { defaultSerialStart, type PiStormSummary, runPiStorm } from '../sim/pi-storm.ts';
-import { type PxeStormSummary, runPxeStorm } from '../sim/pxe.ts';
 
 interface CommonOptions {
   count: number;

@@ -150,3 +150,25 @@ export const BootScriptPut = Type.Object(
   { body: Type.String({ minLength: 1, maxLength: 65536, pattern: '^#!ipxe' }) },
   { additionalProperties: false },
 );
+
+/**
+ * What the chain script makes iPXE tell of itself when it asks /ipxe: each query name and the iPXE setting it
+ * expands. Text settings are URI-encoded, for spaces in product names.
+ */
+export const ipxeSettings = {
+  mac: 'net0/mac',
+  uuid: 'uuid',
+  serial: 'serial:uristring',
+  asset: 'asset:uristring',
+  manufacturer: 'manufacturer:uristring',
+  product: 'product:uristring',
+  buildarch: 'buildarch',
+  platform: 'platform',
+} as const;
+export type IpxeParams = Partial<Record<keyof typeof ipxeSettings, string>>;
+
+/** The /ipxe query: those settings, and whatever else a custom script adds. */
+export const IpxeQuery = Type.Object(
+  Object.fromEntries(Object.keys(ipxeSettings).map((name) => [name, Type.Optional(Type.String({ maxLength: 256 }))])),
+  { additionalProperties: true },
+);

@@ -1,4 +1,4 @@
-import { type Identifier, type IdentifierKind, MusterError } from '@muster/contract';
+import { type Identifier, type IdentifierKind, type IpxeParams, ipxeSettings, MusterError } from '@muster/contract';
 import { allNames } from '../../modules/artifacts/store.ts';
 import { normalizeAll, transitionInTx } from '../../modules/machines/service.ts';
 import { loadMachines, updateMachineRow } from '../../modules/machines/store.ts';
@@ -9,18 +9,7 @@ import type { BootArrival, BootDiscovery } from '../resolve.ts';
 import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
 import type { BootScriptService } from './scripts.ts';
 
-/** What iPXE tells about itself in the chained URL (its settings ${net0/mac}, ${uuid}, …). */
-export interface IpxeParams {
-  mac?: string;
-  uuid?: string;
-  serial?: string;
-  asset?: string;
-  manufacturer?: string;
-  product?: string;
-  buildarch?: string;
-  platform?: string;
-}
-
+/** The answer to /ipxe: a script, its status, and the machine it was for. */
 export interface IpxeAnswer {
   status: 200 | 403 | 404 | 503;
   script: string;
@@ -31,18 +20,10 @@ export interface IpxeAnswer {
 
 /** The first request: it makes iPXE say who it is. Text settings are URI-encoded, for spaces in product names. */
 export function chainScript(baseUrl: string): string {
-  const settings = [
-    'net0/mac',
-    'uuid',
-    'serial:uristring',
-    'asset:uristring',
-    'manufacturer:uristring',
-    'product:uristring',
-    'buildarch',
-    'platform',
-  ];
-  // iPXE expands its own settings, written ${name}; the query names are the setting names without the type.
-  const query = settings.map((setting) => `${setting.replace(/^net0\/|:.*$/g, '')}=\${${setting}}`).join('&');
+  // iPXE expands its own settings, written ${name}.
+  const query = Object.entries(ipxeSettings)
+    .map(([name, setting]) => `${name}=\${${setting}}`)
+    .join('&');
   return `#!ipxe\necho muster: asking ${baseUrl} what to boot\nchain ${baseUrl}/ipxe?${query} || goto failed\nexit\n:failed\necho muster: no answer; booting the next device\nsleep 5\nexit\n`;
 }
 

@@ -1,4 +1,4 @@
-import { MusterError } from '@muster/contract';
+import { type IpxeParams, IpxeQuery, MusterError } from '@muster/contract';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { sendArtifact } from '../../modules/artifacts/send.ts';
@@ -8,23 +8,9 @@ import type { App } from '../../platform/http/types.ts';
 import type { SourceLimiter } from '../../platform/limits/limiter.ts';
 import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
 import type { BootTimeline } from '../timeline.ts';
-import { chainScript, type IpxeParams, type IpxeService } from './answer.ts';
+import { chainScript, type IpxeService } from './answer.ts';
 
 const tags = ['boot'];
-const text = Type.String({ maxLength: 256 });
-const IpxeQuery = Type.Object(
-  {
-    mac: Type.Optional(text),
-    uuid: Type.Optional(text),
-    serial: Type.Optional(text),
-    asset: Type.Optional(text),
-    manufacturer: Type.Optional(text),
-    product: Type.Optional(text),
-    buildarch: Type.Optional(text),
-    platform: Type.Optional(text),
-  },
-  { additionalProperties: true },
-);
 
 /**
  * The query as iPXE meant it: iPXE's uristring leaves '+' unencoded, so '+' is a plus here, not a space

@@ -1,16 +1,11 @@
-/** What a PC's firmware and iPXE know about it: the values behind ${net0/mac}, ${uuid}, ${serial}, … */
-export interface PxeIdentity {
+import type { IpxeParams } from '@muster/contract';
+/**
+ * What a PC's firmware and iPXE know about it: the values behind ${net0/mac}, ${uuid}, ${serial}, … (the
+ * contract's IpxeParams, the settings muster's chain script asks for), and its address and name.
+ */
+export interface PxeIdentity extends IpxeParams {
   /** Colon-separated, lower case: 52:54:00:12:34:56. */
   mac: string;
-  uuid?: string;
-  serial?: string;
-  asset?: string;
-  manufacturer?: string;
-  product?: string;
-  /** iPXE's build architecture: i386, x86_64, arm64. */
-  buildarch?: string;
-  /** iPXE's platform: pcbios or efi. */
-  platform?: string;
   ip?: string;
   hostname?: string;
 }

@@ -63,6 +63,23 @@ export interface TftpGetResult {
   sha256?: string;
 }
 
+/** A result before anything has arrived. */
+function notStarted(filename: string, localPort: number): Omit<TftpGetResult, 'ms'> {
+  return {
+    filename,
+    ok: false,
+    aborted: false,
+    firstReply: null,
+    oack: null,
+    tsize: null,
+    bytes: 0,
+    blocks: 0,
+    retransmits: 0,
+    error: null,
+    localPort,
+  };
+}
+
 const maxKeptBytes = 16 * 1024 * 1024;
 const earlyTerminate = { code: ErrorCode.notDefined, message: 'Early terminate' };
 
@@ -115,19 +132,7 @@ class Reader {
     this.#requested = requestedOptions(o);
     this.#hash = o.hash ? createHash('sha256') : null;
     this.#last = rrqPacket(o.filename, 'octet', this.#requested);
-    this.#result = {
-      filename: o.filename,
-      ok: false,
-      aborted: false,
-      firstReply: null,
-      oack: null,
-      tsize: null,
-      bytes: 0,
-      blocks: 0,
-      retransmits: 0,
-      error: null,
-      localPort: socket.address().port,
-    };
+    this.#result = notStarted(o.filename, socket.address().port);
     this.#socket = socket;
   }
 
@@ -336,20 +341,7 @@ async function openSocket(family: 'udp4' | 'udp6', options: TftpGetOptions): Pro
 }
 
 function failedBeforeSending(filename: string, message: string): TftpGetResult {
-  return {
-    filename,
-    ok: false,
-    aborted: false,
-    firstReply: null,
-    oack: null,
-    tsize: null,
-    bytes: 0,
-    blocks: 0,
-    retransmits: 0,
-    ms: 0,
-    error: { from: 'client', code: null, message },
-    localPort: 0,
-  };
+  return { ...notStarted(filename, 0), ms: 0, error: { from: 'client', code: null, message } };
 }
 
 /** Reads one file over TFTP. Never rejects for network trouble: the result says what went wrong. */
