@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { MusterError } from '@muster/contract';
+import type { FastifyBaseLogger } from 'fastify';
 import { IpxeService } from './boot/ipxe/answer.ts';
 import { bootArtifactRoutes, ipxeRoutes } from './boot/ipxe/routes.ts';
 import { BootScriptService } from './boot/ipxe/scripts.ts';
@@ -62,7 +63,7 @@ import { MinuteBudget } from './platform/limits/budget.ts';
 import { FailureLimiter, SourceLimiter } from './platform/limits/limiter.ts';
 import { DomainLog } from './platform/log/domain-log.ts';
 import { createLogger } from './platform/log/logger.ts';
-import { createMetrics } from './platform/metrics/metrics.ts';
+import { createMetrics, type Metrics } from './platform/metrics/metrics.ts';
 
 export const version = '0.1.0';
 
@@ -97,19 +98,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     );
   }
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  const loosened = [privateDirectory(config.dataDir)];
-  if (config.database.dialect === 'sqlite') {
-    const path = config.database.path;
-    loosened.push(...privateFiles(path, `${path}-wal`, `${path}-shm`));
-  }
-  for (const was of loosened) if (was) log.info(was, 'made private (it was readable by others)');
-  const db = openDatabase(config.database, { poolSize: config.dbPoolSize, sync: config.sqliteSync });
-  try {
-    await migrateToLatest(db.kysely, db.dialect);
-  } catch (error) {
-    await db.close();
-    throw error;
-  }
+  const db = await openStorage(config, log);
   const domainLog = new DomainLog(log);
   const bus = new EventBus();
   const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));
@@ -193,43 +182,12 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const jobRunner = runner;
   const retention = new RetentionTimer(transactor, config.retention, (error) => app.log.error({ err: error }, 'retention prune failed'));
 
-  const listener =
-    db.target.dialect === 'postgres'
-      ? new PgListener({
-          url: db.target.url,
-          log: app.log,
-          channels: {
-            [eventChannel]: (payload) => {
-              const decoded = decodeEventPayload(payload);
-              if ('type' in decoded) bus.publish(decoded);
-              else void events.byId(decoded.id).then((event) => event && bus.publish(event));
-            },
-            [jobChannel]: () => jobRunner.wake(),
-          },
-        })
-      : null;
+  const listener = eventListener(db, app.log, bus, events, jobRunner);
 
   const startTftp = async (port: number) => {
-    const settings = config.tftp as NonNullable<Config['tftp']>;
-    const server = new TftpServer({
-      host: settings.host,
-      port,
-      singlePort: settings.singlePort,
-      workers: settings.workers,
-      requestRate: settings.requestRate,
-      maxPerClient: settings.maxPerClient,
-      maxTransfers: settings.maxTransfers,
-      resolve: tftpDoor.resolve,
-      onTransferEnd: (end) => {
-        metrics.tftpTransfers.inc({ outcome: end.outcome });
-        metrics.tftpBytes.inc(end.bytes);
-        tftpDoor.transferEnded(end);
-      },
-      onError: (error) => app.log.error({ err: error }, 'tftp'),
-    });
-    const address = await server.start();
-    tftp = server;
-    app.log.info({ address: `${address.address}:${address.port}`, singlePort: settings.singlePort }, 'TFTP listening');
+    tftp = tftpServer(config, port, tftpDoor, metrics, app.log);
+    const address = await tftp.start();
+    app.log.info({ address: `${address.address}:${address.port}`, singlePort: config.tftp?.singlePort }, 'TFTP listening');
     return address;
   };
 
@@ -274,4 +232,60 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     },
   };
   return muster;
+}
+
+/** The data directory and database, private to this user, opened and migrated. */
+async function openStorage(config: Config, log: FastifyBaseLogger): Promise<Db> {
+  const loosened = [privateDirectory(config.dataDir)];
+  if (config.database.dialect === 'sqlite') {
+    const path = config.database.path;
+    loosened.push(...privateFiles(path, `${path}-wal`, `${path}-shm`));
+  }
+  for (const was of loosened) if (was) log.info(was, 'made private (it was readable by others)');
+  const db = openDatabase(config.database, { poolSize: config.dbPoolSize, sync: config.sqliteSync });
+  try {
+    await migrateToLatest(db.kysely, db.dialect);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+/** On PostgreSQL, what other replicas commit: their events onto this bus, and new jobs for this runner. */
+function eventListener(db: Db, log: FastifyBaseLogger, bus: EventBus, events: EventService, runner: JobRunner): PgListener | null {
+  if (db.target.dialect !== 'postgres') return null;
+  return new PgListener({
+    url: db.target.url,
+    log,
+    channels: {
+      [eventChannel]: (payload) => {
+        const decoded = decodeEventPayload(payload);
+        if ('type' in decoded) bus.publish(decoded);
+        else void events.byId(decoded.id).then((event) => event && bus.publish(event));
+      },
+      [jobChannel]: () => runner.wake(),
+    },
+  });
+}
+
+/** The TFTP front door's server on `port`, with its settings, metrics and logging. */
+function tftpServer(config: Config, port: number, door: TftpDoor, metrics: Metrics, log: FastifyBaseLogger): TftpServer {
+  const settings = config.tftp as NonNullable<Config['tftp']>;
+  return new TftpServer({
+    host: settings.host,
+    port,
+    singlePort: settings.singlePort,
+    workers: settings.workers,
+    requestRate: settings.requestRate,
+    maxPerClient: settings.maxPerClient,
+    maxTransfers: settings.maxTransfers,
+    resolve: door.resolve,
+    onTransferEnd: (end) => {
+      metrics.tftpTransfers.inc({ outcome: end.outcome });
+      metrics.tftpBytes.inc(end.bytes);
+      door.transferEnded(end);
+    },
+    onError: (error) => log.error({ err: error }, 'tftp'),
+  });
 }
