@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { piTree, StandInTreeSource } from '../../../../test/support/stand-in-tree-source.ts';
 import { checkTreePath, PiDirectoryMaterialiser } from './materialise.ts';
-import { piTree, StandInTreeSource } from './stand-in-source.ts';
 
 const dirs: string[] = [];
 after(() => {

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
+import { piTree, StandInTreeSource } from '../../../../test/support/stand-in-tree-source.ts';
 import { PiDirectoryMaterialiser } from './materialise.ts';
 import { defaultSerialPattern } from './pi-serial.ts';
-import { piTree, StandInTreeSource } from './stand-in-source.ts';
 import { type RetryPolicy, startDnsmasqWatch, type WatchEvent } from './watch.ts';
 
 const dirs: string[] = [];

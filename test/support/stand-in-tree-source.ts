@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PiProvisionResult, PiSerialFiles, PiTree } from '@muster/contract';
 import { MusterError } from '@muster/contract/errors.ts';
-import type { FileBody, PiTreeCatalog, PiTreeSource } from './tree-source.ts';
+import type { FileBody, PiTreeCatalog, PiTreeSource } from '../../packages/cli/src/dnsmasq/tree-source.ts';
 
 export interface StandInFile {
   bytes: Uint8Array | ((serial: string) => Uint8Array);
