@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { sql } from 'kysely';
-import { maxRowsPerSession } from '../../packages/server/src/boot/timeline.ts';
+import { maxRowsPerSession } from '../../packages/server/src/boot/core/timeline.ts';
 import { eventually, tftpGet, treeFiles } from '../boot/support.ts';
 import { mainPath } from '../cli/cli-process.ts';
 import { eachDatabase, enrollBody, type Harness } from '../support/harness.ts';

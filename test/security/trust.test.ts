@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { ArtifactUrlSigner } from '../../packages/server/src/boot/signing.ts';
+import { ArtifactUrlSigner } from '../../packages/server/src/boot/core/signing.ts';
 import { eachDatabase, type Harness } from '../support/harness.ts';
 
 const ipxe = (mac: string) => `/ipxe?mac=${encodeURIComponent(mac)}&manufacturer=Evil&product=Attacker`;

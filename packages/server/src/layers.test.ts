@@ -47,3 +47,28 @@ test('each layer imports only itself and the layers below it', () => {
   });
   assert.deepEqual(offenders, []);
 });
+
+// Folders form a tree of uses, not a web: no folder (platform/db, modules/machines, boot/pi, …) imports, however
+// indirectly, a folder that imports it back. A cycle means two folders are one concern or a piece sits in the wrong one.
+test('no import cycle between folders', () => {
+  const folderOf = (path: string) => {
+    const parts = path.split('/');
+    return parts.length <= 1 ? '.' : parts.length === 2 ? parts[0] : `${parts[0]}/${parts[1]}`;
+  };
+  const edges = new Map<string, Set<string>>();
+  for (const file of sourceFiles(source)) {
+    const from = folderOf(relative(source, file));
+    for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+      const target = relative(source, join(file, '..', specifier));
+      if (target.startsWith('..')) continue;
+      const to = folderOf(target);
+      if (to !== from) edges.set(from, (edges.get(from) ?? new Set()).add(to));
+    }
+  }
+  const reaches = (from: string, to: string, seen = new Set<string>()): boolean =>
+    [...(edges.get(from) ?? [])].some((next) => next === to || (!seen.has(next) && seen.add(next) && reaches(next, to, seen)));
+  const cycles = [...edges].flatMap(([from, tos]) =>
+    [...tos].filter((to) => from < to && reaches(to, from)).map((to) => `${from} ⇄ ${to}`),
+  );
+  assert.deepEqual(cycles, []);
+});

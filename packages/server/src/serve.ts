@@ -3,9 +3,9 @@ import { createMuster } from './app.ts';
 import type { Config } from './config.ts';
 import { UserService } from './modules/users/service.ts';
 import { describeTarget, openDatabase } from './platform/db/connect.ts';
+import { EventBus } from './platform/db/event-bus.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
 import { Transactor } from './platform/db/transact.ts';
-import { EventBus } from './platform/events/bus.ts';
 import { toMusterError } from './platform/http/problem.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
 

@@ -10,8 +10,8 @@ import {
 } from '@muster/contract';
 import { Type } from 'typebox';
 import type { App } from '../platform/http/types.ts';
+import type { BootTimeline } from './core/timeline.ts';
 import type { BootScriptService } from './ipxe/scripts.ts';
-import type { BootTimeline } from './timeline.ts';
 
 const tags = ['boot'];
 const ScriptParam = Type.Object({ name: Type.Enum(bootScriptNames) });

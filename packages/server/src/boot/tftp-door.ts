@@ -1,8 +1,8 @@
 import { isPiSerial } from '@muster/contract';
+import type { BootRecord, BootTimeline } from './core/timeline.ts';
 import type { PiBoot, PiFile } from './pi/door.ts';
 import { bufferSource, fileSource } from './tftp/directory.ts';
 import { TftpError, TftpErrorCode, type TftpRequest, type TftpResolver, type TftpSource } from './tftp/types.ts';
-import type { BootRecord, BootTimeline } from './timeline.ts';
 
 /** What the TFTP door needs of the artifact store: published names (iPXE binaries) and blob files. */
 export interface PublishedFiles {

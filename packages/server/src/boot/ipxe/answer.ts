@@ -5,8 +5,8 @@ import { loadMachines, updateMachineRow } from '../../modules/machines/store.ts'
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { renderTemplate } from '../../platform/templates/render.ts';
-import type { BootArrival, BootDiscovery } from '../resolve.ts';
-import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
+import type { BootArrival, BootDiscovery } from '../core/resolve.ts';
+import { type ArtifactUrlSigner, bootPhase } from '../core/signing.ts';
 import type { BootScriptService } from './scripts.ts';
 
 /** The answer to /ipxe: a script, its status, and the machine it was for. */

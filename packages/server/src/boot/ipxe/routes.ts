@@ -6,8 +6,8 @@ import type { ArtifactService } from '../../modules/artifacts/service.ts';
 import { limitBySource } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
 import type { SourceLimiter } from '../../platform/limits/limiter.ts';
-import { type ArtifactUrlSigner, bootPhase } from '../signing.ts';
-import type { BootTimeline } from '../timeline.ts';
+import { type ArtifactUrlSigner, bootPhase } from '../core/signing.ts';
+import type { BootTimeline } from '../core/timeline.ts';
 import { chainScript, type IpxeService } from './answer.ts';
 
 const tags = ['boot'];

@@ -2,7 +2,7 @@ import { type BootScript, MusterError } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { checkTemplate } from '../../platform/templates/render.ts';
-import { deleteScript, findScriptRow, saveScript } from '../store.ts';
+import { deleteScript, findScriptRow, saveScript } from '../core/store.ts';
 
 export type BootScriptName = BootScript['name'];
 

@@ -9,7 +9,7 @@ import { ArtifactService } from '../../modules/artifacts/service.ts';
 import { PiService } from '../../modules/pi/service.ts';
 import { RuleService } from '../../modules/rules/service.ts';
 import { type Scratch, scratchDatabase } from '../../platform/db/scratch.ts';
-import { BootDiscovery } from '../resolve.ts';
+import { BootDiscovery } from '../core/resolve.ts';
 import { PiBoot, type PiFile } from './door.ts';
 
 let s: Scratch;

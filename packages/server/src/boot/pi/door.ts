@@ -6,7 +6,7 @@ import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { renderTemplate } from '../../platform/templates/render.ts';
-import type { BootDiscovery, Identification } from '../resolve.ts';
+import type { BootDiscovery, Identification } from '../core/resolve.ts';
 
 /** A file as a serial gets it: a blob on disk (the same for every machine) or bytes rendered for this one. */
 export type PiFile = { entry: PiTreeFile; blob: string } | { entry: PiTreeFile; bytes: Buffer };

@@ -1,6 +1,6 @@
-import { type Event, EventQuery, Event as EventSchema, Page } from '@muster/contract';
+import { type Event, EventQuery, Event as EventSchema, IdParam, Page, PageQuery } from '@muster/contract';
 import { Type } from 'typebox';
-import type { EventBus } from '../../platform/events/bus.ts';
+import type { EventBus } from '../../platform/db/event-bus.ts';
 import type { App } from '../../platform/http/types.ts';
 import { type EventService, matchesEvent } from './service.ts';
 
@@ -9,6 +9,18 @@ const heartbeatMs = 15_000;
 const maxReplay = 10_000;
 
 export function eventRoutes(app: App, events: EventService, bus: EventBus): void {
+  app.get('/api/v1/machines/:id/events', {
+    config: { action: 'machine.read' },
+    schema: {
+      tags: ['machines'],
+      summary: "A machine's event history, oldest first",
+      params: IdParam,
+      querystring: Type.Object({ ...PageQuery, type: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false }),
+      response: { 200: Page(EventSchema) },
+    },
+    handler: (request) => events.list({ ...request.query, machine: request.params.id }),
+  });
+
   app.get('/api/v1/events', {
     config: { action: 'event.read' },
     schema: {

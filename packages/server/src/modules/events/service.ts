@@ -1,7 +1,7 @@
 import type { Event, EventQuery, PageResult } from '@muster/contract';
+import { eventFromRow } from '../../platform/db/event-store.ts';
 import { decodeCursor, defaultPageSize, finishPage } from '../../platform/db/page.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { eventFromRow } from '../../platform/events/store.ts';
 import { resolveMachine } from '../machines/service.ts';
 import { type EventFilter, eventRows, findEventRow } from './store.ts';
 

@@ -1,25 +1,10 @@
-import {
-  Event,
-  IdentifierAdd,
-  IdParam,
-  Job,
-  Machine,
-  MachineCreate,
-  MachineListQuery,
-  MachineUpdate,
-  Page,
-  PageQuery,
-  TransitionRequest,
-} from '@muster/contract';
-import { Type } from 'typebox';
+import { IdentifierAdd, IdParam, Machine, MachineCreate, MachineListQuery, MachineUpdate, Page, TransitionRequest } from '@muster/contract';
 import type { App } from '../../platform/http/types.ts';
-import type { BuildService } from '../builds/service.ts';
-import type { EventService } from '../events/service.ts';
 import type { MachineService } from './service.ts';
 
 const tags = ['machines'];
 
-export function machineRoutes(app: App, machines: MachineService, builds: BuildService, events: EventService): void {
+export function machineRoutes(app: App, machines: MachineService): void {
   app.get('/api/v1/machines', {
     config: { action: 'machine.read' },
     schema: {
@@ -75,28 +60,5 @@ export function machineRoutes(app: App, machines: MachineService, builds: BuildS
     config: { action: 'machine.write' },
     schema: { tags, summary: 'Add an identifier to a machine', params: IdParam, body: IdentifierAdd, response: { 200: Machine } },
     handler: (request) => machines.addIdentifier(request.principal.actor, request.params.id, request.body),
-  });
-
-  app.post('/api/v1/machines/:id/build', {
-    config: { action: 'machine.build' },
-    schema: {
-      tags,
-      summary: 'Build the machine: building now, ready or failed when the build job ends',
-      params: IdParam,
-      response: { 202: Job },
-    },
-    handler: async (request, reply) => reply.status(202).send(await builds.start(request.principal.actor, request.params.id)),
-  });
-
-  app.get('/api/v1/machines/:id/events', {
-    config: { action: 'machine.read' },
-    schema: {
-      tags,
-      summary: "A machine's event history, oldest first",
-      params: IdParam,
-      querystring: Type.Object({ ...PageQuery, type: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false }),
-      response: { 200: Page(Event) },
-    },
-    handler: (request) => events.list({ ...request.query, machine: request.params.id }),
   });
 }

@@ -17,7 +17,6 @@ import { now } from '../../platform/crypto/ids.ts';
 import type { Database, MachineRow } from '../../platform/db/schema.ts';
 import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
 import { findFleet } from '../fleets/store.ts';
-import { findGroupRow } from '../groups/store.ts';
 import {
   allocateFleetSeq,
   countMachineRows,
@@ -135,10 +134,6 @@ export class MachineService {
     const limit = query.limit ?? 50;
     const filter: MachineFilter = { ...query, dialect: this.#tx.dialect, labels: parseLabelFilters(query.label) };
     if (query.fleet) filter.fleetId = (await findFleet(db, query.fleet))?.id ?? '';
-    if (query.group) {
-      const group = await findGroupRow(db, query.group);
-      filter.groupId = group?.id ?? '';
-    }
     const { rows, nextCursor } = await listMachineRows(db, filter, limit);
     const page: PageResult<Machine> = { items: await loadMachines(db, rows), next_cursor: nextCursor };
     if (query.total) page.total = await countMachineRows(db, { ...filter, cursor: undefined });

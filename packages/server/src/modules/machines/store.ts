@@ -2,10 +2,10 @@ import type { Identifier, IdentifierKind, Machine, MachineListQuery, MachineSort
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import type { Dialect } from '../../platform/db/connect.ts';
+import { eventValues, type NewEvent, notifyEvent } from '../../platform/db/event-store.ts';
 import { decodeCursor, encodeCursor } from '../../platform/db/page.ts';
 import type { Database, MachineRow } from '../../platform/db/schema.ts';
 import type { Tx } from '../../platform/db/transact.ts';
-import { eventValues, type NewEvent, notifyEvent } from '../../platform/events/store.ts';
 
 export function findMachineRow(db: Kysely<Database>, id: string) {
   return db.selectFrom('machines').selectAll().where('id', '=', id).executeTakeFirst();
@@ -171,9 +171,8 @@ export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' |
   };
 }
 
-export interface MachineFilter extends Omit<MachineListQuery, 'group' | 'fleet' | 'label'> {
+export interface MachineFilter extends Omit<MachineListQuery, 'fleet' | 'label'> {
   dialect: Dialect;
-  groupId?: string | null;
   fleetId?: string | null;
   labels: { key: string; value: string | null }[];
 }
@@ -227,15 +226,16 @@ function filterQuery(db: Kysely<Database>, filter: MachineFilter) {
   const state = filter.state ?? filter.status;
   if (state) query = query.where('m.state', '=', state);
   if (filter.fleetId !== undefined) query = query.where('m.fleet_id', filter.fleetId === null ? 'is' : '=', filter.fleetId);
-  if (filter.groupId !== undefined) {
-    const groupId = filter.groupId ?? '';
+  if (filter.group) {
+    const group = filter.group;
     query = query.where((eb) =>
       eb.exists(
         eb
           .selectFrom('group_members as gm')
+          .innerJoin('groups as g', 'g.id', 'gm.group_id')
           .select('gm.machine_id')
           .whereRef('gm.machine_id', '=', 'm.id')
-          .where('gm.group_id', '=', groupId),
+          .where(group.startsWith('g_') ? 'g.id' : 'g.name', '=', group),
       ),
     );
   }

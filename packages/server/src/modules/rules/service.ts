@@ -2,13 +2,12 @@ import { MusterError, type Rule, type RulePut } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
 import type { RuleRow } from '../../platform/db/schema.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
-import { findTreeRow } from '../pi/store.ts';
 import { type BootClaim, compareRules, normalizeMacPrefix, selectRule } from './match.ts';
-import { deleteRule, findRuleRow, loadRules, ruleFromRow, upsertRule } from './store.ts';
+import { deleteRule, findRuleRow, loadRules, piTreeExists, ruleFromRow, upsertRule } from './store.ts';
 
 /** Writes a rule inside a transaction; the Pi tree it names must exist. */
 export async function putRuleInTx(tx: Tx, actor: string, name: string, input: RulePut): Promise<Rule> {
-  if (input.pi_tree && !(await findTreeRow(tx.db, input.pi_tree))) {
+  if (input.pi_tree && !(await piTreeExists(tx.db, input.pi_tree))) {
     throw new MusterError('validation_failed', `No Pi tree named ${input.pi_tree}`, {
       errors: [{ path: '/pi_tree', message: 'no such tree' }],
     });

@@ -29,3 +29,8 @@ export async function deleteRule(db: Kysely<Database>, name: string): Promise<bo
   const { numDeletedRows } = await db.deleteFrom('rules').where('name', '=', name).executeTakeFirst();
   return Number(numDeletedRows) > 0;
 }
+
+/** Whether a Pi tree of that name exists: a rule may name only one that does. */
+export async function piTreeExists(db: Kysely<Database>, name: string): Promise<boolean> {
+  return (await db.selectFrom('pi_trees').select('name').where('name', '=', name).executeTakeFirst()) !== undefined;
+}

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Event } from '@muster/contract';
-import { EventBus } from '../events/bus.ts';
 import { type Db, openDatabase } from './connect.ts';
+import { EventBus } from './event-bus.ts';
 import { migrateToLatest } from './migrations.ts';
 import { Transactor } from './transact.ts';
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Event } from '@muster/contract';
-import { EventBus } from '../events/bus.ts';
 import { openDatabase } from './connect.ts';
+import { EventBus } from './event-bus.ts';
 import { migrateToLatest } from './migrations.ts';
 import { Transactor } from './transact.ts';
 

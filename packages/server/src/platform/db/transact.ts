@@ -1,8 +1,8 @@
 import { type Event, MusterError } from '@muster/contract';
 import type { Kysely } from 'kysely';
-import type { EventBus } from '../events/bus.ts';
-import { insertEvent, type NewEvent } from '../events/store.ts';
 import type { Db, Dialect } from './connect.ts';
+import type { EventBus } from './event-bus.ts';
+import { insertEvent, type NewEvent } from './event-store.ts';
 import type { Database } from './schema.ts';
 
 export interface Tx {

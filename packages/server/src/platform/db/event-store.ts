@@ -1,8 +1,8 @@
 import type { Event } from '@muster/contract';
 import { type Kysely, sql } from 'kysely';
 import { now } from '../crypto/ids.ts';
-import type { Dialect } from '../db/connect.ts';
-import type { Database, EventRow } from '../db/schema.ts';
+import type { Dialect } from './connect.ts';
+import type { Database, EventRow } from './schema.ts';
 
 export const eventChannel = 'muster_events';
 // PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; larger events travel as their id.

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { RuleService } from '../modules/rules/service.ts';
-import { type Scratch, scratchDatabase } from '../platform/db/scratch.ts';
-import { MinuteBudget } from '../platform/limits/budget.ts';
+import { RuleService } from '../../modules/rules/service.ts';
+import { type Scratch, scratchDatabase } from '../../platform/db/scratch.ts';
+import { MinuteBudget } from '../../platform/limits/budget.ts';
 import { type BootArrival, BootDiscovery } from './resolve.ts';
 
 let s: Scratch;

@@ -1,11 +1,11 @@
 import type { BootDoor, BootRequest, BootSession, BootSessionDetail, PageResult } from '@muster/contract';
 import { MusterError } from '@muster/contract';
-import { resolveMachine } from '../modules/machines/service.ts';
-import { lockMachineRow } from '../modules/machines/store.ts';
-import { newId } from '../platform/crypto/ids.ts';
-import { defaultPageSize, finishPage } from '../platform/db/page.ts';
-import type { BootSessionRow } from '../platform/db/schema.ts';
-import type { Transactor, Tx } from '../platform/db/transact.ts';
+import { resolveMachine } from '../../modules/machines/service.ts';
+import { lockMachineRow } from '../../modules/machines/store.ts';
+import { newId } from '../../platform/crypto/ids.ts';
+import { defaultPageSize, finishPage } from '../../platform/db/page.ts';
+import type { BootSessionRow } from '../../platform/db/schema.ts';
+import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import {
   extendSession,
   findOpenSession,

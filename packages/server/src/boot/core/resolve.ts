@@ -1,11 +1,17 @@
 import type { Identifier, Rule } from '@muster/contract';
-import { findIdentifierOwners, findMachineRow, insertMachineWithEvent, newMachineRow, replaceLabels } from '../modules/machines/store.ts';
-import type { BootClaim } from '../modules/rules/match.ts';
-import type { RuleService } from '../modules/rules/service.ts';
-import { now } from '../platform/crypto/ids.ts';
-import type { MachineRow } from '../platform/db/schema.ts';
-import type { Transactor } from '../platform/db/transact.ts';
-import { MinuteBudget } from '../platform/limits/budget.ts';
+import {
+  findIdentifierOwners,
+  findMachineRow,
+  insertMachineWithEvent,
+  newMachineRow,
+  replaceLabels,
+} from '../../modules/machines/store.ts';
+import type { BootClaim } from '../../modules/rules/match.ts';
+import type { RuleService } from '../../modules/rules/service.ts';
+import { now } from '../../platform/crypto/ids.ts';
+import type { MachineRow } from '../../platform/db/schema.ts';
+import type { Transactor } from '../../platform/db/transact.ts';
+import { MinuteBudget } from '../../platform/limits/budget.ts';
 
 export type Identification =
   | { kind: 'machine'; machine: MachineRow; created: boolean; rule: Rule | null }

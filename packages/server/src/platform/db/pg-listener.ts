@@ -1,8 +1,8 @@
 import type { Event } from '@muster/contract';
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
-import { pgTypes } from '../db/connect.ts';
-import { eventFromRow } from './store.ts';
+import { pgTypes } from './connect.ts';
+import { eventFromRow } from './event-store.ts';
 
 export interface PgListenerOptions {
   url: string;

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import { decodeCursor } from '../platform/db/page.ts';
-import type { BootRequestRow, BootScriptRow, BootSessionRow, Database } from '../platform/db/schema.ts';
+import { decodeCursor } from '../../platform/db/page.ts';
+import type { BootRequestRow, BootScriptRow, BootSessionRow, Database } from '../../platform/db/schema.ts';
 
 // Boot sessions and their requests (the timeline)
 
