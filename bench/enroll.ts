@@ -1,23 +1,11 @@
 // Enrollment throughput: 64 connections POST /api/v1/enroll with unique machines for 10 s after a 2 s warm-up.
 // Alone: node bench/enroll.ts --db sqlite|postgres|both [--duration 10] [--warmup 2] [--connections 64]
 import autocannon, { type Result } from 'autocannon';
-import {
-  cpuWindow,
-  createBenchDb,
-  type DbKind,
-  diagnose,
-  type Figure,
-  failed,
-  figure,
-  log,
-  numberOption,
-  parseCommon,
-  procMemoryMiB,
-  request,
-  runMain,
-  sleep,
-  startServer,
-} from './lib.ts';
+import { createBenchDb } from './lib/database.ts';
+import { type DbKind, type Figure, failed, figure } from './lib/figures.ts';
+import { cpuWindow, diagnose, procMemoryMiB } from './lib/proc.ts';
+import { log, runPerDatabase, sleep } from './lib/run.ts';
+import { request, startServer } from './lib/server.ts';
 
 export interface EnrollOptions {
   pgUrl: string;
@@ -189,19 +177,7 @@ export async function benchEnroll(kind: DbKind, options: EnrollOptions): Promise
 }
 
 if (import.meta.main) {
-  await runMain('enroll', async () => {
-    const args = parseCommon({ duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' } });
-    const figures: Figure[] = [];
-    for (const kind of args.dbs) {
-      figures.push(
-        ...(await benchEnroll(kind, {
-          pgUrl: args.pgUrl,
-          durationS: numberOption(args.values, 'duration', 10),
-          warmupS: numberOption(args.values, 'warmup', 2),
-          connections: numberOption(args.values, 'connections', 64),
-        })),
-      );
-    }
-    return figures;
-  });
+  await runPerDatabase('enroll', ['duration', 'warmup', 'connections'], (kind, { pgUrl, number }) =>
+    benchEnroll(kind, { pgUrl, durationS: number('duration', 10), warmupS: number('warmup', 2), connections: number('connections', 64) }),
+  );
 }

@@ -5,24 +5,11 @@ import { DatabaseSync } from 'node:sqlite';
 import { machineStates } from '@muster/contract';
 import pg from 'pg';
 import { hardwareFacts, macFor, serviceTagFor } from './enroll.ts';
-import {
-  adminToken,
-  type BenchDb,
-  cpuWindow,
-  createBenchDb,
-  type DbKind,
-  diagnose,
-  type Figure,
-  failed,
-  figure,
-  log,
-  numberOption,
-  parseCommon,
-  percentile,
-  request,
-  runMain,
-  startServer,
-} from './lib.ts';
+import { type BenchDb, createBenchDb } from './lib/database.ts';
+import { type DbKind, type Figure, failed, figure, percentile } from './lib/figures.ts';
+import { cpuWindow, diagnose } from './lib/proc.ts';
+import { log, runPerDatabase } from './lib/run.ts';
+import { adminToken, request, startServer } from './lib/server.ts';
 
 export interface ListOptions {
   pgUrl: string;
@@ -307,19 +294,12 @@ export async function benchList(kind: DbKind, options: ListOptions): Promise<Fig
 }
 
 if (import.meta.main) {
-  await runMain('list', async () => {
-    const args = parseCommon({ machines: { type: 'string' }, requests: { type: 'string' }, 'query-seconds': { type: 'string' } });
-    const figures: Figure[] = [];
-    for (const kind of args.dbs) {
-      figures.push(
-        ...(await benchList(kind, {
-          pgUrl: args.pgUrl,
-          machines: numberOption(args.values, 'machines', 100_000),
-          requests: numberOption(args.values, 'requests', 500),
-          querySeconds: numberOption(args.values, 'query-seconds', 12),
-        })),
-      );
-    }
-    return figures;
-  });
+  await runPerDatabase('list', ['machines', 'requests', 'query-seconds'], (kind, { pgUrl, number }) =>
+    benchList(kind, {
+      pgUrl,
+      machines: number('machines', 100_000),
+      requests: number('requests', 500),
+      querySeconds: number('query-seconds', 12),
+    }),
+  );
 }

@@ -7,24 +7,11 @@ import { join } from 'node:path';
 import { piSerials } from '@muster/sim/pi-serial.ts';
 import { type PiStormSummary, runPiStorm } from '@muster/sim/pi-storm.ts';
 import { sampleFiles, writeSampleTree } from '@muster/sim/pi-tree.ts';
-import {
-  adminToken,
-  createBenchDb,
-  type DbKind,
-  type Figure,
-  failed,
-  figure,
-  freePort,
-  log,
-  median,
-  numberOption,
-  parseCommon,
-  procMemoryMiB,
-  runCli,
-  runMain,
-  startServer,
-  tempDir,
-} from './lib.ts';
+import { createBenchDb } from './lib/database.ts';
+import { type DbKind, type Figure, failed, figure, median } from './lib/figures.ts';
+import { procMemoryMiB } from './lib/proc.ts';
+import { log, runPerDatabase, tempDir } from './lib/run.ts';
+import { adminToken, freePort, runCli, startServer } from './lib/server.ts';
 import { startTftpdHpa } from './tftp.ts';
 
 export interface PiStormBenchOptions {
@@ -156,25 +143,13 @@ export async function benchPiStorm(kind: DbKind, options: PiStormBenchOptions): 
 }
 
 if (import.meta.main) {
-  await runMain('pi-storm', async () => {
-    const args = parseCommon({
-      runs: { type: 'string' },
-      'kernel-mb': { type: 'string' },
-      'storm-count': { type: 'string' },
-      'storm-seconds': { type: 'string' },
-    });
-    const figures: Figure[] = [];
-    for (const kind of args.dbs) {
-      figures.push(
-        ...(await benchPiStorm(kind, {
-          pgUrl: args.pgUrl,
-          runs: numberOption(args.values, 'runs', 3),
-          kernelBytes: numberOption(args.values, 'kernel-mb', 8) * 1_000_000,
-          stormCount: numberOption(args.values, 'storm-count', 1000),
-          stormSeconds: numberOption(args.values, 'storm-seconds', 60),
-        })),
-      );
-    }
-    return figures;
-  });
+  await runPerDatabase('pi-storm', ['runs', 'kernel-mb', 'storm-count', 'storm-seconds'], (kind, { pgUrl, number }) =>
+    benchPiStorm(kind, {
+      pgUrl,
+      runs: number('runs', 3),
+      kernelBytes: number('kernel-mb', 8) * 1_000_000,
+      stormCount: number('storm-count', 1000),
+      stormSeconds: number('storm-seconds', 60),
+    }),
+  );
 }

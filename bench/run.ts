@@ -6,20 +6,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchEnroll } from './enroll.ts';
-import {
-  type DbKind,
-  defaultPgUrl,
-  type Figure,
-  log,
-  machineDescription,
-  markdownTable,
-  otherLoadSeen,
-  pgReachable,
-  root,
-  runMain,
-  waitQuiet,
-  wasInterrupted,
-} from './lib.ts';
+import { defaultPgUrl, pgReachable } from './lib/database.ts';
+import { type DbKind, type Figure, machineDescription, markdownTable } from './lib/figures.ts';
+import { otherLoadSeen, waitQuiet } from './lib/proc.ts';
+import { log, runMain, wasInterrupted } from './lib/run.ts';
+import { root } from './lib/server.ts';
 import { benchList } from './list.ts';
 import { benchPiStorm } from './pi-storm.ts';
 import { benchStartup } from './startup.ts';

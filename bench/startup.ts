@@ -1,24 +1,11 @@
 // Start to ready, and idle memory: spawn the server, time until /readyz answers 200, read its VmRSS after 5 s idle.
 // Alone: node bench/startup.ts --db sqlite|postgres|both [--runs 5] [--idle 5]
 import { spawn } from 'node:child_process';
-import {
-  createBenchDb,
-  type DbKind,
-  type Figure,
-  failed,
-  figure,
-  log,
-  machineWindow,
-  median,
-  nodeBin,
-  numberOption,
-  parseCommon,
-  procMemoryMiB,
-  runMain,
-  type Server,
-  sleep,
-  startServer,
-} from './lib.ts';
+import { createBenchDb } from './lib/database.ts';
+import { type DbKind, type Figure, failed, figure, median } from './lib/figures.ts';
+import { machineWindow, procMemoryMiB } from './lib/proc.ts';
+import { log, runPerDatabase, sleep } from './lib/run.ts';
+import { nodeBin, type Server, startServer } from './lib/server.ts';
 
 export interface StartupOptions {
   pgUrl: string;
@@ -129,18 +116,7 @@ export async function benchStartup(kind: DbKind, options: StartupOptions): Promi
 }
 
 if (import.meta.main) {
-  await runMain('startup', async () => {
-    const args = parseCommon({ runs: { type: 'string' }, idle: { type: 'string' } });
-    const figures: Figure[] = [];
-    for (const kind of args.dbs) {
-      figures.push(
-        ...(await benchStartup(kind, {
-          pgUrl: args.pgUrl,
-          runs: numberOption(args.values, 'runs', 5),
-          idleS: numberOption(args.values, 'idle', 5),
-        })),
-      );
-    }
-    return figures;
-  });
+  await runPerDatabase('startup', ['runs', 'idle'], (kind, { pgUrl, number }) =>
+    benchStartup(kind, { pgUrl, runs: number('runs', 5), idleS: number('idle', 5) }),
+  );
 }

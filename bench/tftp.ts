@@ -9,27 +9,11 @@ import dgram from 'node:dgram';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  adminToken,
-  createBenchDb,
-  type DbKind,
-  type Figure,
-  failed,
-  figure,
-  log,
-  median,
-  nodeBin,
-  onCleanup,
-  oneLine,
-  procCpuSeconds,
-  procMemoryMiB,
-  root,
-  runMain,
-  sleep,
-  startServer,
-  tempDir,
-  waitExit,
-} from './lib.ts';
+import { createBenchDb } from './lib/database.ts';
+import { type DbKind, type Figure, failed, figure, median, oneLine } from './lib/figures.ts';
+import { procCpuSeconds, procMemoryMiB } from './lib/proc.ts';
+import { log, onCleanup, runMain, sleep, tempDir } from './lib/run.ts';
+import { adminToken, nodeBin, root, startServer, waitExit } from './lib/server.ts';
 
 export interface TftpBenchOptions {
   runs?: number;

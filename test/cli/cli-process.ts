@@ -49,17 +49,31 @@ const shellQuote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
 export function runCliOnTerminal(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const command = [process.execPath, mainPath, ...args].map(shellQuote).join(' ');
   return collect(
-    spawn(testTool('script').path, ['-qefc', command, '/dev/null'], { env: cliEnv(options), stdio: ['pipe', 'pipe', 'pipe'] }),
-    options,
+    withInput(
+      spawn(testTool('script').path, ['-qefc', command, '/dev/null'], { env: cliEnv(options), stdio: ['pipe', 'pipe', 'pipe'] }),
+      options,
+    ),
   );
 }
 
 /** Runs `muster ARGS` as a person would (a new process), isolated from the caller's login and server. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return collect(spawn(process.execPath, [mainPath, ...args], { env: cliEnv(options), stdio: ['pipe', 'pipe', 'pipe'] }), options);
+  return collect(startCli(args, options));
 }
 
-function collect(child: ChildProcessWithoutNullStreams, options: CliOptions): Promise<CliResult> {
+/** Starts `muster ARGS` as a process of its own, isolated from the caller's login and server; the caller ends it. */
+export function startCli(args: string[], options: CliOptions = {}): ChildProcessWithoutNullStreams {
+  return withInput(spawn(process.execPath, [mainPath, ...args], { env: cliEnv(options), stdio: ['pipe', 'pipe', 'pipe'] }), options);
+}
+
+function withInput(child: ChildProcessWithoutNullStreams, options: CliOptions): ChildProcessWithoutNullStreams {
+  child.stdin.on('error', () => {});
+  child.stdin.end(options.input ?? '');
+  return child;
+}
+
+/** A started command's output and exit code, once it has ended. */
+export function collect(child: ChildProcessWithoutNullStreams): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -68,8 +82,6 @@ function collect(child: ChildProcessWithoutNullStreams, options: CliOptions): Pr
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
-  child.stdin.on('error', () => {});
-  child.stdin.end(options.input ?? '');
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));

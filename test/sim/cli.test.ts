@@ -51,19 +51,22 @@ describe('muster sim', () => {
     cleanup();
   });
 
+  // COUNT Pi 5s from serial 5e200001 on; the tree has directories for the first three only.
+  const pi5s = (count: number) => [
+    'sim',
+    'pi',
+    '--count',
+    String(count),
+    '--model',
+    'pi5',
+    '--tftp-port',
+    String(tftp.port),
+    '--serial-start',
+    '5e200001',
+  ];
+
   test('sim pi prints a summary and exits 0 when every Pi booted', async () => {
-    const result = await sim([
-      'sim',
-      'pi',
-      '--count',
-      '3',
-      '--model',
-      'pi5',
-      '--tftp-port',
-      String(tftp.port),
-      '--serial-start',
-      '5e200001',
-    ]);
+    const result = await sim(pi5s(3));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '');
     const lines = result.stdout.trimEnd().split('\n');
@@ -79,19 +82,7 @@ describe('muster sim', () => {
   });
 
   test('sim pi --json prints the summary as JSON and exits 1 when a Pi failed, naming its file', async () => {
-    const result = await sim([
-      '--json',
-      'sim',
-      'pi',
-      '--count',
-      '4',
-      '--model',
-      'pi5',
-      '--tftp-port',
-      String(tftp.port),
-      '--serial-start',
-      '5e200001',
-    ]);
+    const result = await sim(['--json', ...pi5s(4)]);
     assert.equal(result.code, 1, result.stderr);
     const summary = JSON.parse(result.stdout);
     assert.deepEqual(
@@ -103,18 +94,7 @@ describe('muster sim', () => {
   });
 
   test('a failed Pi is listed under the summary in the table output', async () => {
-    const result = await sim([
-      'sim',
-      'pi',
-      '--count',
-      '4',
-      '--model',
-      'pi5',
-      '--tftp-port',
-      String(tftp.port),
-      '--serial-start',
-      '5e200001',
-    ]);
+    const result = await sim(pi5s(4));
     assert.equal(result.code, 1);
     assert.match(result.stdout, /\n\nSERIAL {4}FILE {17}ERROR\n5e200004 {2}bcm2712-rpi-5-b\.dtb {2}ERROR 1 File not found\n$/);
   });

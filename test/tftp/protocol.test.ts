@@ -43,6 +43,23 @@ async function abort(client: RawClient, port: number) {
 }
 
 /** A request whose first answer is checked, with a client opened and closed around it. */
+/**
+ * Starts a transfer of big.bin for each client and acknowledges its OACK, so that the transfer holds its slot (one
+ * never acknowledged would give its slot up to a new request: test/security/tftp-flood.test.ts). Returns their ports.
+ */
+async function holdTransfers(clients: RawClient[]): Promise<number[]> {
+  const ports: number[] = [];
+  for (const c of clients) {
+    await c.send(packet.rrq('big.bin', { timeout: '10' }));
+    const o = await c.expect();
+    assert.equal(o.packet.op, 'oack', show(o.packet));
+    await c.send(packet.ack(0), o.port);
+    assert.equal((await c.expect()).packet.op, 'data');
+    ports.push(o.port);
+  }
+  return ports;
+}
+
 async function ask(t: RunningTftp, request: Buffer, timeoutMs = 1500): Promise<{ client: RawClient; got: Received | null }> {
   const client = await RawClient.open(t);
   await client.send(request);
@@ -808,17 +825,7 @@ eachThreadMode(() => {
       const t = await startTftp({ maxTransfers: 2, timeoutMs: 300, retries: 2 });
       const cs = await Promise.all([1, 2, 3].map(() => RawClient.open(t)));
       try {
-        const ports: number[] = [];
-        // Both clients acknowledge the OACK, so their transfers hold their slots (one never acknowledged would give
-        // its slot up to a new request: test/security/tftp-flood.test.ts).
-        for (const c of cs.slice(0, 2)) {
-          await c.send(packet.rrq('big.bin', { timeout: '10' }));
-          const o = await c.expect();
-          assert.equal(o.packet.op, 'oack', show(o.packet));
-          await c.send(packet.ack(0), o.port);
-          assert.equal((await c.expect()).packet.op, 'data');
-          ports.push(o.port);
-        }
+        const ports = await holdTransfers(cs.slice(0, 2));
         await cs[2].send(packet.rrq('big.bin', { timeout: '10' }));
         const busy = await cs[2].expect();
         assertError(busy, [0], t);
@@ -839,17 +846,7 @@ eachThreadMode(() => {
       const t = await startTftp({ maxPerClient: 2, maxTransfers: 100, timeoutMs: 300, retries: 2 });
       const cs = await Promise.all([1, 2, 3].map(() => RawClient.open(t)));
       try {
-        const ports: number[] = [];
-        // Both clients acknowledge the OACK, so their transfers hold their slots (one never acknowledged would give
-        // its slot up to a new request: test/security/tftp-flood.test.ts).
-        for (const c of cs.slice(0, 2)) {
-          await c.send(packet.rrq('big.bin', { timeout: '10' }));
-          const o = await c.expect();
-          assert.equal(o.packet.op, 'oack', show(o.packet));
-          await c.send(packet.ack(0), o.port);
-          assert.equal((await c.expect()).packet.op, 'data');
-          ports.push(o.port);
-        }
+        const ports = await holdTransfers(cs.slice(0, 2));
         await cs[2].send(packet.rrq('big.bin', { timeout: '10' }));
         assertError(await cs[2].expect(), [0], t);
         assert.equal(t.server.activeTransfers, 2);
