@@ -151,6 +151,7 @@ describe('muster --help', () => {
         'login',
         'logout',
         'machine',
+        'master-key',
         'migrate',
         'pi',
         'rule',

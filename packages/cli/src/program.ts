@@ -9,6 +9,7 @@ import { groupCommand } from './commands/group.ts';
 import { jobCommand } from './commands/job.ts';
 import { loginCommand, logoutCommand } from './commands/login.ts';
 import { machineCommand } from './commands/machine.ts';
+import { masterKeyCommand } from './commands/master-key.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { piCommand } from './commands/pi.ts';
 import { ruleCommand } from './commands/rule.ts';
@@ -58,6 +59,7 @@ export function buildProgram(): CommandType {
     serveCommand(),
     migrateCommand(),
     backupCommand(),
+    masterKeyCommand(),
     loginCommand(),
     logoutCommand(),
     userCommand(),

@@ -17,7 +17,7 @@ import { artifactRoutes } from './modules/artifacts/routes.ts';
 import { ArtifactService } from './modules/artifacts/service.ts';
 import { JwtSigner } from './modules/auth/jwt.ts';
 import { authRoutes } from './modules/auth/routes.ts';
-import { AuthService, loadJwtSecret, localPrincipal } from './modules/auth/service.ts';
+import { AuthService, localPrincipal } from './modules/auth/service.ts';
 import { buildHandler } from './modules/builds/builder.ts';
 import { buildRoutes } from './modules/builds/routes.ts';
 import { BuildService } from './modules/builds/service.ts';
@@ -46,6 +46,7 @@ import { tokenRoutes } from './modules/tokens/routes.ts';
 import { TokenService } from './modules/tokens/service.ts';
 import { userRoutes } from './modules/users/routes.ts';
 import { UserService } from './modules/users/service.ts';
+import { type Keyring, KeyringError } from './platform/crypto/keyring.ts';
 import { randomCode } from './platform/crypto/secrets.ts';
 import { type Db, openDatabase, ping } from './platform/db/connect.ts';
 import { EventBus } from './platform/db/event-bus.ts';
@@ -55,6 +56,7 @@ import { decodeEventPayload, PgListener } from './platform/db/pg-listener.ts';
 import { RetentionTimer } from './platform/db/retention.ts';
 import { generatedSecret } from './platform/db/settings.ts';
 import { Transactor } from './platform/db/transact.ts';
+import { loadKeyring } from './platform/files/master-key.ts';
 import { privateDirectory, privateFiles } from './platform/files/private.ts';
 import { createHttpServer } from './platform/http/server.ts';
 import type { App } from './platform/http/types.ts';
@@ -99,13 +101,18 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     );
   }
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const keyring = openKeyring(config, log);
   const db = await openStorage(config, log);
+  const secrets = await loadSecrets(db, keyring, config).catch(async (error) => {
+    await db.close();
+    throw error;
+  });
   const domainLog = new DomainLog(log);
   const bus = new EventBus();
   const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));
   const users = new UserService(transactor);
   const tokens = new TokenService(transactor);
-  const jwt = new JwtSigner(await loadJwtSecret(transactor, config.jwtSecret), config.jwtExpirySeconds);
+  const jwt = new JwtSigner(secrets.jwt, config.jwtExpirySeconds);
   const auth = new AuthService(transactor, jwt, tokens, users);
   const machines = new MachineService(transactor);
   const events = new EventService(transactor);
@@ -135,7 +142,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const scripts = new BootScriptService(transactor);
   const pi = new PiService(transactor, artifacts);
   const piBoot = new PiBoot(transactor, pi, (sha256) => artifacts.blobPath(sha256), discovery, { publicUrl: config.publicUrl });
-  const signer = new ArtifactUrlSigner(await generatedSecret(db.kysely, 'boot_url_key'), config.artifactUrlTtlSeconds);
+  const signer = new ArtifactUrlSigner(secrets.bootUrlKey, config.artifactUrlTtlSeconds);
 
   const app = await createHttpServer({
     logger: log,
@@ -237,6 +244,31 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
 }
 
 /** The data directory and database, private to this user, opened and migrated. */
+/** The master keys (docs/secrets.md): from MUSTER_MASTER_KEY, else the key file, made once when missing. */
+function openKeyring(config: Config, log: FastifyBaseLogger): Keyring {
+  try {
+    const loaded = loadKeyring({ env: config.masterKey, file: config.masterKeyFile });
+    if (loaded.created)
+      log.info({ file: loaded.origin, key: loaded.keyring.currentId }, 'master key file created: back it up with the database');
+    if (loaded.loosened) log.info(loaded.loosened, 'made private (it was readable by others)');
+    return loaded.keyring;
+  } catch (error) {
+    throw error instanceof KeyringError ? new MusterError('bad_request', error.message) : error;
+  }
+}
+
+/** The secrets every replica shares, sealed in the database: the session signing key and the boot URL key. */
+async function loadSecrets(db: Db, keyring: Keyring, config: Config): Promise<{ jwt: string; bootUrlKey: string }> {
+  try {
+    return {
+      jwt: config.jwtSecret ?? (await generatedSecret(db.kysely, keyring, 'jwt_secret')),
+      bootUrlKey: await generatedSecret(db.kysely, keyring, 'boot_url_key'),
+    };
+  } catch (error) {
+    throw error instanceof KeyringError ? new MusterError('bad_request', error.message) : error;
+  }
+}
+
 async function openStorage(config: Config, log: FastifyBaseLogger): Promise<Db> {
   const loosened = [privateDirectory(config.dataDir)];
   if (config.database.dialect === 'sqlite') {

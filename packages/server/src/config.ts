@@ -5,6 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { MusterError } from '@muster/contract';
 import Ajv from 'ajv';
 import { type TSchema, Type } from 'typebox';
+import { Keyring } from './platform/crypto/keyring.ts';
 import type { DatabaseTarget } from './platform/db/connect.ts';
 import { defaultLogFormat } from './platform/log/logger.ts';
 import { parseDuration } from './platform/time/duration.ts';
@@ -34,6 +35,10 @@ export interface Config {
   enableAuth: boolean;
   jwtSecret: string | null;
   jwtExpirySeconds: number;
+  /** Master keys from MUSTER_MASTER_KEY (comma-separated, the first seals), or null to use the key file. */
+  masterKey: string | null;
+  /** The master key file, made once when missing and MUSTER_MASTER_KEY is not set (docs/secrets.md). */
+  masterKeyFile: string;
   logLevel: string;
   /** pretty on a terminal, json otherwise. */
   logFormat: LogFormat;
@@ -287,6 +292,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     sqliteSync: sources.choice('sqlite_sync', 'normal', ['normal', 'full']),
     enableAuth: sources.bool('enable_auth', true),
     jwtSecret: env.JWT_SECRET || env.MUSTER_JWT_SECRET || null,
+    masterKey: masterKey(env),
+    masterKeyFile: resolve(sources.string('master_key_file', join(dataDir, 'master.key'))),
     jwtExpirySeconds: sources.duration('jwt_expiry', '24h'),
     logLevel: sources.choice('log_level', 'info', logLevels),
     logFormat: sources.choice('log_format', defaultLogFormat(), logFormats),
@@ -306,6 +313,18 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
       eventsSeconds: sources.retention('retention_events', '90d'),
     },
   };
+}
+
+/** MUSTER_MASTER_KEY, checked here so that a bad one stops the server at start; the error never quotes it. */
+function masterKey(env: Env): string | null {
+  const value = env.MUSTER_MASTER_KEY?.trim();
+  if (!value) return null;
+  try {
+    Keyring.parse(value, 'MUSTER_MASTER_KEY');
+  } catch (error) {
+    throw configError((error as Error).message);
+  }
+  return value;
 }
 
 /** `off` turns TFTP off; no value means port 69 on every address, or 6969 where 69 is not permitted. */
@@ -369,7 +388,7 @@ export function printableConfig(config: Config): Record<string, unknown> {
     config.database.dialect === 'postgres'
       ? { dialect: 'postgres', url: maskPassword(config.database.url) }
       : { dialect: 'sqlite', path: config.database.path };
-  return { ...config, database, jwtSecret: config.jwtSecret ? '[set]' : null };
+  return { ...config, database, jwtSecret: config.jwtSecret ? '[set]' : null, masterKey: config.masterKey ? '[set]' : null };
 }
 
 function maskPassword(url: string): string {

@@ -55,6 +55,11 @@ export const settings = {
   tftp_max_transfers: { env: ['MUSTER_TFTP_MAX_TRANSFERS'], type: whole('transfers at once in all'), default: '1000' },
   public_url: { env: ['MUSTER_PUBLIC_URL'], type: text('how machines reach HTTP'), default: 'http://HOST:PORT of listen' },
   data_dir: { env: ['MUSTER_DATA_DIR'], flag: 'dataDir', type: text('SQLite file and build directories'), default: './muster-data' },
+  master_key_file: {
+    env: ['MUSTER_MASTER_KEY_FILE'],
+    type: text('the master key file, made once (0600) when missing; MUSTER_MASTER_KEY wins over it'),
+    default: 'DATA_DIR/master.key',
+  },
   artifact_dir: { env: ['MUSTER_ARTIFACT_DIR'], type: text('artifact files by sha256'), default: 'DATA_DIR/artifacts' },
   artifact_max_bytes: { env: ['MUSTER_ARTIFACT_MAX_BYTES'], type: sizeOrCount('largest artifact upload'), default: '16G' },
   database_url: {

@@ -3,7 +3,7 @@ import type { Principal } from '../../platform/auth/policy.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import { decoyHash, verifyPassword } from '../../platform/crypto/password.ts';
 import { apiTokenPrefix, randomCode, safeEqual, sha256Hex } from '../../platform/crypto/secrets.ts';
-import { generatedSecret, readSetting, takeSetting, writeSetting } from '../../platform/db/settings.ts';
+import { readSetting, takeSetting, writeSetting } from '../../platform/db/settings.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import type { TokenService } from '../tokens/service.ts';
 import { toUser, type UserService } from '../users/service.ts';
@@ -81,9 +81,4 @@ export class AuthService {
     if (!(await takeSetting(this.#tx.db, 'setup_code', stored))) throw new MusterError('forbidden', 'The setup code was used');
     return this.#users.create('setup', { username: input.username, password: input.password, email: input.email, role: 'admin' });
   }
-}
-
-/** The signing secret: JWT_SECRET when given, else one generated once and shared through the database. */
-export async function loadJwtSecret(tx: Transactor, configured: string | null): Promise<string> {
-  return configured ?? generatedSecret(tx.db, 'jwt_secret');
 }

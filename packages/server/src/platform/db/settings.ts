@@ -1,17 +1,45 @@
 import type { Kysely } from 'kysely';
 import { now } from '../crypto/ids.ts';
+import { isSealed, type Keyring, sealedKeyId } from '../crypto/keyring.ts';
 import { randomCode } from '../crypto/secrets.ts';
 import type { Database } from './schema.ts';
 
-/** A secret generated once and shared through the database, so that every replica uses the same one. */
-export async function generatedSecret(db: Kysely<Database>, key: string): Promise<string> {
+/**
+ * A secret generated once and shared through the database, so that every replica uses the same one; stored sealed
+ * with the master key (docs/secrets.md). One stored in the clear by an earlier version is sealed now.
+ */
+export async function generatedSecret(db: Kysely<Database>, keyring: Keyring, key: string): Promise<string> {
   await db
     .insertInto('settings')
-    .values({ key, value: randomCode(48), updated_at: now() })
+    .values({ key, value: keyring.seal(randomCode(48), key), updated_at: now() })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute();
-  const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirstOrThrow();
-  return row.value;
+  const stored = (await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirstOrThrow()).value;
+  if (isSealed(stored)) return keyring.open(stored, key);
+  await db
+    .updateTable('settings')
+    .set({ value: keyring.seal(stored, key), updated_at: now() })
+    .where('key', '=', key)
+    .where('value', '=', stored)
+    .execute();
+  return stored;
+}
+
+/** The settings that hold sealed secrets, by name. */
+export async function listSealedSettings(db: Kysely<Database>): Promise<{ key: string; value: string }[]> {
+  return (await db.selectFrom('settings').select(['key', 'value']).orderBy('key').execute()).filter((row) => isSealed(row.value));
+}
+
+/** Seals every sealed setting again with the keyring's current key; returns which, and their keys before. Run in one transaction. */
+export async function resealSecrets(db: Kysely<Database>, keyring: Keyring): Promise<{ key: string; from: string | null }[]> {
+  const resealed: { key: string; from: string | null }[] = [];
+  for (const row of await listSealedSettings(db)) {
+    const from = sealedKeyId(row.value);
+    const value = keyring.seal(keyring.open(row.value, row.key), row.key);
+    await db.updateTable('settings').set({ value, updated_at: now() }).where('key', '=', row.key).execute();
+    resealed.push({ key: row.key, from });
+  }
+  return resealed;
 }
 
 export async function readSetting(db: Kysely<Database>, key: string): Promise<string | undefined> {
