@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchClaims } from './claims.ts';
 import { benchEnroll } from './enroll.ts';
 import { defaultPgUrl, pgReachable } from './lib/database.ts';
 import { type DbKind, type Figure, machineDescription, markdownTable } from './lib/figures.ts';
@@ -18,6 +19,7 @@ import { benchTftpOnce } from './tftp.ts';
 
 const benches = {
   enroll: (kind: DbKind, pgUrl: string) => benchEnroll(kind, { pgUrl }),
+  claims: (kind: DbKind, pgUrl: string) => benchClaims(kind, { pgUrl }),
   list: (kind: DbKind, pgUrl: string) => benchList(kind, { pgUrl }),
   startup: (kind: DbKind, pgUrl: string) => benchStartup(kind, { pgUrl }),
   tftp: (kind: DbKind) => benchTftpOnce(kind),

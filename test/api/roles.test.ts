@@ -145,6 +145,36 @@ eachDatabase('Who may call what', (h) => {
     },
 
     { method: 'GET', path: '/api/v1/fleets', least: 'viewer', build: () => ({ url: '/api/v1/fleets' }) },
+    { method: 'GET', path: '/api/v1/fleets/{id}/slots', least: 'viewer', build: () => ({ url: '/api/v1/fleets/fixed/slots' }) },
+    {
+      method: 'POST',
+      path: '/api/v1/fleets/{id}/slots',
+      least: 'operator',
+      build: () => ({ url: '/api/v1/fleets/fixed/slots', body: { count: 1 } }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/claims/otp',
+      least: 'public',
+      build: async () => {
+        const [slot] = (await h().request('POST', '/api/v1/fleets/fixed/slots', { body: { count: 1 } })).body.slots;
+        return { url: '/api/v1/claims/otp', body: { fleet: 'fixed', otp: slot.otp, hwid: `ROLES-${unique()}` } };
+      },
+    },
+    { method: 'GET', path: '/api/v1/ca', least: 'public', build: () => ({ url: '/api/v1/ca' }) },
+    { method: 'GET', path: '/api/v1/ca/crl', least: 'public', build: () => ({ url: '/api/v1/ca/crl' }) },
+    {
+      method: 'GET',
+      path: '/api/v1/machines/{id}/certificates',
+      least: 'viewer',
+      build: () => ({ url: `/api/v1/machines/${machineId}/certificates` }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/certificates/{serial}/revoke',
+      least: 'operator',
+      build: () => ({ url: '/api/v1/certificates/abcdef/revoke', body: {} }),
+    },
     { method: 'GET', path: '/api/v1/fleets/{id}', least: 'viewer', build: () => ({ url: '/api/v1/fleets/fixed' }) },
     {
       method: 'POST',

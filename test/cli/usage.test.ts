@@ -144,6 +144,7 @@ describe('muster --help', () => {
         'artifact',
         'backup',
         'boot',
+        'ca',
         'dnsmasq',
         'fleet',
         'group',

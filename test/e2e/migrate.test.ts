@@ -5,7 +5,15 @@ import { migrate } from '../../packages/server/src/serve.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.ts';
 
 // Every migration, in order: a new one is added here too.
-const schema = ['0001_initial', '0002_search', '0003_boot', '0004_bounded_doors', '0005_credentials', '0006_pi_serial_case'];
+const schema = [
+  '0001_initial',
+  '0002_search',
+  '0003_boot',
+  '0004_bounded_doors',
+  '0005_credentials',
+  '0006_pi_serial_case',
+  '0007_identity',
+];
 const latest = schema.at(-1);
 
 const made: TestDatabase[] = [];

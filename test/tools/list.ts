@@ -18,6 +18,7 @@ export const testTools: readonly TestTool[] = [
   { name: 'tftp', path: '/usr/bin/tftp', kind: 'program', package: 'tftp-hpa', usedBy: 'TFTP client tests' },
   { name: 'atftp', path: '/usr/bin/atftp', kind: 'program', package: 'atftp', usedBy: 'TFTP client tests (windowsize)' },
   { name: 'curl', path: '/usr/bin/curl', kind: 'program', package: 'curl', usedBy: 'TFTP and Pi boot tests' },
+  { name: 'openssl', path: '/usr/bin/openssl', kind: 'program', package: 'openssl', usedBy: 'CA tests (verify, crl)' },
   { name: 'jq', path: '/usr/bin/jq', kind: 'program', package: 'jq', usedBy: 'README tour test' },
   // The server only: the package's daemon is never started (see setup.ts).
   { name: 'in.tftpd', path: '/usr/sbin/in.tftpd', kind: 'program', package: 'tftpd-hpa', usedBy: 'simulator tests against tftpd-hpa' },

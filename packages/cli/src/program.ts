@@ -3,6 +3,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { artifactCommand } from './commands/artifact.ts';
 import { backupCommand } from './commands/backup.ts';
 import { bootCommand } from './commands/boot.ts';
+import { caCommand } from './commands/ca.ts';
 import { dnsmasqCommand } from './commands/dnsmasq.ts';
 import { fleetCommand } from './commands/fleet.ts';
 import { groupCommand } from './commands/group.ts';
@@ -66,6 +67,7 @@ export function buildProgram(): CommandType {
     tokenCommand(),
     machineCommand(),
     fleetCommand(),
+    caCommand(),
     groupCommand(),
     jobCommand(),
     artifactCommand(),

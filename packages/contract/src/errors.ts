@@ -8,6 +8,7 @@ export const errorCodes = {
   invalid_credentials: { status: 401, exit: 5, title: 'Username or password is wrong' },
   invalid_token: { status: 401, exit: 5, title: 'The token is invalid, expired or revoked' },
   boot_refused: { status: 403, exit: 4, title: 'A rule refuses this machine' },
+  invalid_claim: { status: 403, exit: 5, title: 'The claim is not valid' },
   forbidden: { status: 403, exit: 5, title: 'Your role does not allow this' },
   not_found: { status: 404, exit: 3, title: 'Not found' },
   machine_not_found: { status: 404, exit: 3, title: 'No such machine' },

@@ -9,6 +9,7 @@ export * from './schemas/common.ts';
 export * from './schemas/event.ts';
 export * from './schemas/fleet.ts';
 export * from './schemas/group.ts';
+export * from './schemas/identity.ts';
 export * from './schemas/job.ts';
 export * from './schemas/machine.ts';
 export * from './schemas/user.ts';

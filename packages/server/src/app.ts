@@ -23,6 +23,10 @@ import { buildRoutes } from './modules/builds/routes.ts';
 import { BuildService } from './modules/builds/service.ts';
 import { bulkRoutes } from './modules/bulk/routes.ts';
 import { BulkService } from './modules/bulk/service.ts';
+import { caRoutes } from './modules/ca/routes.ts';
+import { CaService } from './modules/ca/service.ts';
+import { claimRoutes } from './modules/claims/routes.ts';
+import { ClaimService } from './modules/claims/service.ts';
 import { defaultFactsBound } from './modules/enroll/facts.ts';
 import { enrollRoutes } from './modules/enroll/routes.ts';
 import { EnrollService } from './modules/enroll/service.ts';
@@ -110,6 +114,10 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const domainLog = new DomainLog(log);
   const bus = new EventBus();
   const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));
+  const ca = await CaService.open(transactor, keyring, config.certificateValiditySeconds).catch(async (error) => {
+    await db.close();
+    throw error instanceof KeyringError ? new MusterError('bad_request', error.message) : error;
+  });
   const users = new UserService(transactor);
   const tokens = new TokenService(transactor);
   const jwt = new JwtSigner(secrets.jwt, config.jwtExpirySeconds);
@@ -163,6 +171,16 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     new SourceLimiter({ ratePerMinute: config.enrollRatePerMinute, burst: config.enrollRatePerMinute }),
   );
   machineRoutes(app, machines);
+  caRoutes(app, ca, async (ref) => (await machines.get(ref)).id);
+  claimRoutes(
+    app,
+    new ClaimService(transactor, ca, {
+      tunnelPorts: config.tunnelPorts,
+      publicUrl: config.publicUrl,
+      facts: { ...defaultFactsBound, maxBytes: config.factsMaxBytes },
+    }),
+    new FailureLimiter(config.claimFailuresPerMinute, 60_000),
+  );
   buildRoutes(app, builds);
   fleetRoutes(app, fleets);
   groupRoutes(app, groups);

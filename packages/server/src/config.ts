@@ -55,6 +55,12 @@ export interface Config {
   factsMaxBytes: number;
   /** How long boot requests and device events are kept, in seconds; 0 keeps them for ever. */
   retention: { bootRequestsSeconds: number; eventsSeconds: number };
+  /** Wrong claims a source may make a minute before it must wait; valid claims are not counted. */
+  claimFailuresPerMinute: number;
+  /** The tunnel ports fleet slots take (docs/identity.md), unique across fleets. */
+  tunnelPorts: { first: number; last: number };
+  /** How long a device certificate is valid, in seconds. */
+  certificateValiditySeconds: number;
 }
 
 export interface TftpConfig {
@@ -312,7 +318,21 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
       bootRequestsSeconds: sources.retention('retention_boot_requests', '30d'),
       eventsSeconds: sources.retention('retention_events', '90d'),
     },
+    claimFailuresPerMinute: sources.count('claim_failure_rate', 10, 1, 1_000_000),
+    tunnelPorts: portRange(sources.string('tunnel_ports', '20000-29999') as string),
+    certificateValiditySeconds: sources.duration('certificate_validity', '90d'),
   };
+}
+
+/** FIRST-LAST, two ports, FIRST ≤ LAST. */
+function portRange(value: string): { first: number; last: number } {
+  const match = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(value);
+  const first = Number(match?.[1]);
+  const last = Number(match?.[2]);
+  if (!match || first < 1 || last > 65_535 || first > last) {
+    throw configError(`tunnel_ports="${value}" is not FIRST-LAST with 1 <= FIRST <= LAST <= 65535 (e.g. 20000-29999)`);
+  }
+  return { first, last };
 }
 
 /** MUSTER_MASTER_KEY, checked here so that a bad one stops the server at start; the error never quotes it. */

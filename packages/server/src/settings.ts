@@ -108,6 +108,17 @@ export const settings = {
     type: text('how long a signed artifact URL in a boot answer works'),
     default: '6h',
   },
+  claim_failure_rate: {
+    env: ['MUSTER_CLAIM_FAILURE_RATE'],
+    type: whole('wrong one-time passwords a minute per source before it waits; valid claims are never counted'),
+    default: '10',
+  },
+  tunnel_ports: {
+    env: ['MUSTER_TUNNEL_PORTS'],
+    type: text('FIRST-LAST: the tunnel ports fleet slots take, unique across fleets'),
+    default: '20000-29999',
+  },
+  certificate_validity: { env: ['MUSTER_CERTIFICATE_VALIDITY'], type: text('how long a device certificate is valid'), default: '90d' },
   retention_events: { env: ['MUSTER_RETENTION_EVENTS'], type: text('how long device events are kept, or off'), default: '90d' },
 } satisfies Record<string, { env: string[]; flag?: keyof ConfigFlags; type: TSchema; default: string }>;
 

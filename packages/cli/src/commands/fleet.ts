@@ -1,5 +1,6 @@
-import type { Fleet, FleetCreate } from '@muster/contract';
-import { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import type { Fleet, FleetCreate, FleetSlot, SlotAllocation } from '@muster/contract';
+import { Command, InvalidArgumentError } from 'commander';
 import { segment } from '../client.ts';
 import { addListOptions, fetchList, type ListOptions, printListing } from '../list.ts';
 import { formatTime, printJson, printText, renderFields, renderTable } from '../output.ts';
@@ -82,5 +83,51 @@ export function fleetCommand(): Command {
       printText(`deleted fleet ${name}`);
     });
 
+  fleet
+    .command('allocate')
+    .description('pre-allocate N slots: hostnames continuing the fleet’s numbers, unique tunnel ports, one-time passwords')
+    .argument('<name>', 'fleet name or id')
+    .argument('<count>', 'how many slots, 1 to 10000', slotCount)
+    .option('--otps-out <file>', 'write the new one-time passwords there, one per line, mode 0600 (the file must not exist)')
+    .addHelpText(
+      'after',
+      '\nThe passwords are shown this once and stored only hashed. Without --otps-out they are printed in the table\n(--json prints the full records). A device claims its slot with POST /api/v1/claims/otp (docs/identity.md).\n\nExample:\n  muster fleet allocate pis 100 --otps-out pis-otps.txt',
+    )
+    .action(async (name: string, count: number, options: { otpsOut?: string }, command: Command) => {
+      const session = await openSession(command);
+      const allocation = await session.api.post<SlotAllocation>(`${fleetPath(name)}/slots`, { count });
+      if (options.otpsOut) writeFileSync(options.otpsOut, allocation.slots.map((s) => `${s.otp}\n`).join(''), { mode: 0o600, flag: 'wx' });
+      if (session.json) return printJson(allocation);
+      const rows = allocation.slots.map((s) => [s.hostname, s.tunnel_port, options.otpsOut ? undefined : s.otp]);
+      printText(
+        options.otpsOut
+          ? `${renderTable(['hostname', 'tunnel port'], rows)}\n\n${allocation.slots.length} one-time password(s) written to ${options.otpsOut} (mode 0600)`
+          : renderTable(['hostname', 'tunnel port', 'one-time password'], rows),
+      );
+    });
+
+  fleet
+    .command('slots')
+    .description('list a fleet’s slots: claimed by which hardware id, from where, or not yet (never their passwords)')
+    .argument('<name>', 'fleet name or id')
+    .addHelpText('after', '\nExample:\n  muster fleet slots pis')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const session = await openSession(command);
+      const slots = await session.api.get<FleetSlot[]>(`${fleetPath(name)}/slots`);
+      if (session.json) return printJson(slots);
+      printText(
+        renderTable(
+          ['hostname', 'tunnel port', 'state', 'hwid', 'machine', 'claimed', 'from'],
+          slots.map((s) => [s.hostname, s.tunnel_port, s.state, s.hwid, s.machine_id, formatTime(s.claimed_at), s.claimed_from]),
+        ),
+      );
+    });
+
   return fleet;
+}
+
+function slotCount(value: string): number {
+  const count = Number(value);
+  if (!/^\d+$/.test(value) || count < 1 || count > 10_000) throw new InvalidArgumentError('expected a whole number from 1 to 10000');
+  return count;
 }

@@ -29,6 +29,7 @@ import {
   loadMachines,
   type MachineFilter,
   newMachineRow,
+  releaseCredentials,
   replaceLabels,
   updateMachineRow,
 } from './store.ts';
@@ -67,6 +68,16 @@ export async function transitionInTx(tx: Tx, row: MachineRow, to: MachineState, 
   if (to === 'enrolled' && !row.enrolled_at) changes.enrolled_at = time;
   await updateMachineRow(tx.db, row.id, changes);
   await tx.emit({ type: 'machine.state_changed', machineId: row.id, actor, reason, data: { from, to } });
+  if (to === 'retired') {
+    // A retired machine's credentials end with it: its certificates are revoked and its slot's tunnel port freed.
+    const released = await releaseCredentials(tx.db, row.id, time, 'machine retired');
+    for (const serial of released.revoked) {
+      await tx.emit({ type: 'certificate.revoked', machineId: row.id, actor, reason: 'machine retired', data: { serial } });
+    }
+    if (released.tunnelPorts.length) {
+      await tx.emit({ type: 'machine.tunnel_port_released', machineId: row.id, actor, data: { tunnel_ports: released.tunnelPorts } });
+    }
+  }
   return { ...row, ...changes };
 }
 

@@ -298,3 +298,39 @@ export async function countMachinesByState(db: Kysely<Database>): Promise<Record
     .execute();
   return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
 }
+
+/**
+ * On retirement: revokes the machine's certificates that are not revoked yet and frees the tunnel port of its
+ * fleet slot (the slot stays, released, as history). Returns what it revoked and freed.
+ */
+export async function releaseCredentials(
+  db: Kysely<Database>,
+  machineId: string,
+  at: string,
+  reason: string,
+): Promise<{ revoked: string[]; tunnelPorts: number[] }> {
+  const certificates = await db
+    .selectFrom('certificates')
+    .select('serial')
+    .where('machine_id', '=', machineId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  if (certificates.length) {
+    await db
+      .updateTable('certificates')
+      .set({ revoked_at: at, revoke_reason: reason })
+      .where('machine_id', '=', machineId)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+  const slots = await db
+    .selectFrom('fleet_slots')
+    .select('tunnel_port')
+    .where('machine_id', '=', machineId)
+    .where('tunnel_port', 'is not', null)
+    .execute();
+  if (slots.length) {
+    await db.updateTable('fleet_slots').set({ tunnel_port: null, released_at: at }).where('machine_id', '=', machineId).execute();
+  }
+  return { revoked: certificates.map((c) => c.serial), tunnelPorts: slots.map((s) => Number(s.tunnel_port)) };
+}

@@ -7,6 +7,7 @@ export const policy = {
   'machine.build': 'operator',
   'fleet.read': 'viewer',
   'fleet.write': 'operator',
+  'certificate.revoke': 'operator',
   'group.read': 'viewer',
   'group.write': 'operator',
   'bulk.run': 'operator',

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema.ts';
+import type { Tx } from './transact.ts';
 
 /** Runs `work` holding a PostgreSQL advisory lock on (classKey, key), on one connection of the pool. */
 export function withAdvisoryLock<T>(db: Kysely<Database>, classKey: number, key: number, work: () => Promise<T>): Promise<T> {
@@ -11,4 +12,9 @@ export function withAdvisoryLock<T>(db: Kysely<Database>, classKey: number, key:
       await sql`select pg_advisory_unlock(${classKey}, ${key})`.execute(connection);
     }
   });
+}
+
+/** On PostgreSQL, holds an advisory lock on (classKey, key) until the transaction ends; SQLite has one writer already. */
+export async function lockForTransaction(tx: Tx, classKey: number, key: number): Promise<void> {
+  if (tx.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${classKey}, ${key})`.execute(tx.db);
 }

@@ -37,7 +37,7 @@ test('0006 lowers Pi serials stored in upper case, unless that would take anothe
       ])
       .execute();
 
-    const report = await migrateToLatest(db.kysely, db.dialect);
+    const report = await migrateToLatest(db.kysely, db.dialect, '0006_pi_serial_case');
     assert.deepEqual(report.applied, ['0006_pi_serial_case']);
     const rows = await db.kysely.selectFrom('identifiers').select(['value', 'machine_id']).orderBy('value').execute();
     assert.deepEqual(

@@ -364,6 +364,53 @@ function piSerialCase(): Migration {
   };
 }
 
+/**
+ * Identity: certificates muster's CA issued (docs/identity.md), and fleet slots, pre-allocated devices each with a
+ * one-time password (stored hashed), a hostname from the fleet's sequence and a tunnel port unique across fleets,
+ * bound to one hardware id when claimed. A released slot's tunnel port is null, so the port can be taken again.
+ */
+function identity(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('certificates')
+        .addColumn('serial', 'text', (c) => c.primaryKey())
+        .addColumn('machine_id', 'text')
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('not_before', 'text', (c) => c.notNull())
+        .addColumn('not_after', 'text', (c) => c.notNull())
+        .addColumn('pem', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('revoke_reason', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('certificates_machine').on('certificates').column('machine_id').execute();
+      await db.schema
+        .createTable('fleet_slots')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('fleet_id', 'text', (c) => c.notNull().references('fleets.id'))
+        .addColumn('fleet_seq', 'integer', (c) => c.notNull())
+        .addColumn('hostname', 'text', (c) => c.notNull())
+        .addColumn('otp_hash', 'text', (c) => c.notNull())
+        .addColumn('tunnel_port', 'integer', (c) => c.unique())
+        .addColumn('hwid', 'text', (c) => c.unique())
+        .addColumn('machine_id', 'text')
+        .addColumn('ssh_public_key', 'text')
+        .addColumn('claimed_at', 'text')
+        .addColumn('claimed_from', 'text')
+        .addColumn('answer', 'text')
+        .addColumn('released_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('fleet_slots_otp', ['fleet_id', 'otp_hash'])
+        .execute();
+      await db.schema.createIndex('fleet_slots_machine').on('fleet_slots').column('machine_id').execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: async () => ({
@@ -373,6 +420,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0004_bounded_doors': boundedDoors(),
       '0005_credentials': credentials(),
       '0006_pi_serial_case': piSerialCase(),
+      '0007_identity': identity(),
     }),
   };
 }

@@ -38,6 +38,41 @@ export interface FleetRow {
   updated_at: string;
 }
 
+/** A pre-allocated device of a fleet (docs/identity.md): claimed once, with its one-time password, by one hardware id. */
+export interface FleetSlotRow {
+  id: string;
+  fleet_id: string;
+  fleet_seq: number;
+  hostname: string;
+  /** SHA-256 of the one-time password, hex. */
+  otp_hash: string;
+  /** Unique across fleets; null once released (the machine retired). */
+  tunnel_port: number | null;
+  hwid: string | null;
+  machine_id: string | null;
+  ssh_public_key: string | null;
+  claimed_at: string | null;
+  claimed_from: string | null;
+  /** The claim's answer, JSON: a retry by the same device gets it again. */
+  answer: string | null;
+  released_at: string | null;
+  created_at: string;
+}
+
+/** A certificate muster's CA issued. */
+export interface CertificateRow {
+  /** Hex, lower case. */
+  serial: string;
+  machine_id: string | null;
+  subject: string;
+  not_before: string;
+  not_after: string;
+  pem: string;
+  revoked_at: string | null;
+  revoke_reason: string | null;
+  created_at: string;
+}
+
 export interface MachineRow {
   id: string;
   state: string;
@@ -202,6 +237,8 @@ export interface Database {
   users: UserRow;
   api_tokens: ApiTokenRow;
   fleets: FleetRow;
+  fleet_slots: FleetSlotRow;
+  certificates: CertificateRow;
   machines: MachineRow;
   machine_labels: MachineLabelRow;
   identifiers: IdentifierRow;

@@ -60,3 +60,13 @@ export async function takeSetting(db: Kysely<Database>, key: string, value: stri
   const { numDeletedRows } = await db.deleteFrom('settings').where('key', '=', key).where('value', '=', value).executeTakeFirst();
   return Number(numDeletedRows) === 1;
 }
+
+/** Writes a setting unless it exists; true when this call wrote it. */
+export async function insertSettingIfAbsent(db: Kysely<Database>, key: string, value: string): Promise<boolean> {
+  const result = await db
+    .insertInto('settings')
+    .values({ key, value, updated_at: now() })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+}

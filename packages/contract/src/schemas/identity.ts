@@ -1,0 +1,95 @@
+import { type Static, Type } from 'typebox';
+import { NullableTimestamp, PlainText, Timestamp } from './common.ts';
+import { Facts } from './machine.ts';
+
+// Identity (docs/identity.md): fleet slots claimed with one-time passwords, and certificates from muster's CA.
+
+export const SlotAllocate = Type.Object(
+  { count: Type.Integer({ minimum: 1, maximum: 10_000, description: 'How many slots to add to the fleet' }) },
+  { additionalProperties: false },
+);
+export type SlotAllocate = Static<typeof SlotAllocate>;
+
+export const FleetSlot = Type.Object({
+  id: Type.String(),
+  fleet: Type.String(),
+  fleet_seq: Type.Integer(),
+  hostname: Type.String(),
+  tunnel_port: Type.Union([Type.Integer(), Type.Null()], { description: 'Unique across fleets; null once released' }),
+  state: Type.Union([Type.Literal('unclaimed'), Type.Literal('claimed'), Type.Literal('released')]),
+  hwid: Type.Union([Type.String(), Type.Null()]),
+  machine_id: Type.Union([Type.String(), Type.Null()]),
+  claimed_at: NullableTimestamp,
+  claimed_from: Type.Union([Type.String(), Type.Null()], { description: 'The address the claim came from' }),
+  created_at: Timestamp,
+});
+export type FleetSlot = Static<typeof FleetSlot>;
+
+/** A slot as allocation returns it, the one time its one-time password is shown. */
+export const AllocatedSlot = Type.Intersect([FleetSlot, Type.Object({ otp: Type.String() })]);
+export type AllocatedSlot = Static<typeof AllocatedSlot>;
+
+export const SlotAllocation = Type.Object({ fleet: Type.String(), slots: Type.Array(AllocatedSlot) });
+export type SlotAllocation = Static<typeof SlotAllocation>;
+
+const Pem = (label: string, maxLength: number) =>
+  Type.String({ maxLength, pattern: `^\\s*-----BEGIN ${label}-----`, description: `PEM ${label}` });
+
+export const OtpClaim = Type.Object(
+  {
+    fleet: PlainText({ minLength: 1, maxLength: 64, description: 'The fleet the one-time password belongs to' }),
+    otp: PlainText({ minLength: 1, maxLength: 128 }),
+    hwid: PlainText({ minLength: 1, maxLength: 256, description: 'The device’s hardware id; a slot is bound to one, once' }),
+    csr: Type.Optional(Pem('CERTIFICATE REQUEST', 16_384)),
+    ssh_public_key: Type.Optional(
+      Type.String({
+        maxLength: 16_384,
+        pattern: '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com) [A-Za-z0-9+/=]+( [^\\n]*)?$',
+      }),
+    ),
+    facts: Type.Optional(Facts),
+  },
+  { additionalProperties: false },
+);
+export type OtpClaim = Static<typeof OtpClaim>;
+
+export const ClaimAnswer = Type.Object({
+  machine_id: Type.String(),
+  hostname: Type.String(),
+  fleet: Type.String(),
+  fleet_seq: Type.Integer(),
+  tunnel_port: Type.Integer(),
+  certificate: Type.Optional(Type.String({ description: 'PEM, issued from the CSR' })),
+  ca_chain: Type.Optional(Type.Array(Type.String(), { description: 'PEM, the issuing CA first' })),
+  configuration: Type.Object({
+    server: Type.String({ description: 'How the device reaches muster' }),
+    hostname: Type.String(),
+    fleet: Type.String(),
+    tunnel_port: Type.Integer(),
+  }),
+});
+export type ClaimAnswer = Static<typeof ClaimAnswer>;
+
+export const CaInfo = Type.Object({
+  subject: Type.String(),
+  fingerprint_sha256: Type.String(),
+  not_before: Timestamp,
+  not_after: Timestamp,
+  certificate: Type.String({ description: 'PEM' }),
+});
+export type CaInfo = Static<typeof CaInfo>;
+
+export const Certificate = Type.Object({
+  serial: Type.String(),
+  machine_id: Type.Union([Type.String(), Type.Null()]),
+  subject: Type.String(),
+  not_before: Timestamp,
+  not_after: Timestamp,
+  revoked_at: NullableTimestamp,
+  revoke_reason: Type.Union([Type.String(), Type.Null()]),
+  certificate: Type.String({ description: 'PEM' }),
+});
+export type Certificate = Static<typeof Certificate>;
+
+export const CertificateRevoke = Type.Object({ reason: Type.Optional(PlainText({ maxLength: 256 })) }, { additionalProperties: false });
+export type CertificateRevoke = Static<typeof CertificateRevoke>;

@@ -1,0 +1,59 @@
+import { ClaimAnswer, FleetSlot, IdParam, MusterError, OtpClaim, SlotAllocate, SlotAllocation } from '@muster/contract';
+import { Type } from 'typebox';
+import { throttled } from '../../platform/http/limit.ts';
+import type { App } from '../../platform/http/types.ts';
+import { type FailureLimiter, sourceKey } from '../../platform/limits/limiter.ts';
+import type { ClaimService } from './service.ts';
+
+export function claimRoutes(app: App, claims: ClaimService, wrongClaims: FailureLimiter): void {
+  app.post('/api/v1/fleets/:id/slots', {
+    config: { action: 'fleet.write' },
+    schema: {
+      tags: ['fleets'],
+      summary: 'Allocate slots: hostnames from the fleet’s sequence, unique tunnel ports, one-time passwords shown this once',
+      params: IdParam,
+      body: SlotAllocate,
+      response: { 201: SlotAllocation },
+    },
+    handler: async (request, reply) =>
+      reply.status(201).send(await claims.allocate(request.principal.actor, request.params.id, request.body.count)),
+  });
+
+  app.get('/api/v1/fleets/:id/slots', {
+    config: { action: 'fleet.read' },
+    schema: {
+      tags: ['fleets'],
+      summary: 'A fleet’s slots, claimed or not (never their passwords)',
+      params: IdParam,
+      response: { 200: Type.Array(FleetSlot) },
+    },
+    handler: (request) => claims.list(request.params.id),
+  });
+
+  app.post('/api/v1/claims/otp', {
+    config: { action: 'public' },
+    bodyLimit: 64 * 1024,
+    schema: {
+      tags: ['claims'],
+      summary: 'A device claims its fleet slot with a one-time password and its hardware id (no auth; safe to retry)',
+      description:
+        '201 the first time, 200 when the same device asks again (the same answer). Another hardware id: 409. A wrong password or fleet: ' +
+        '403 invalid_claim, alike for every wrong part. Only wrong claims count against a source (429 with Retry-After past MUSTER_CLAIM_FAILURE_RATE a minute).',
+      security: [],
+      body: OtpClaim,
+      response: { 200: ClaimAnswer, 201: ClaimAnswer },
+    },
+    handler: async (request, reply) => {
+      const key = sourceKey(request.ip);
+      const wait = wrongClaims.retryAfter(key);
+      if (wait > 0) throw throttled(reply, wait, `Too many wrong claims from ${request.ip}`);
+      try {
+        const { answer, created } = await claims.claim(request.body, request.ip);
+        return reply.status(created ? 201 : 200).send(answer);
+      } catch (error) {
+        if (error instanceof MusterError && error.code === 'invalid_claim') wrongClaims.fail(key);
+        throw error;
+      }
+    },
+  });
+}

@@ -1,0 +1,231 @@
+import 'reflect-metadata';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify, webcrypto } from 'node:crypto';
+import { MusterError } from '@muster/contract';
+import * as x509 from '@peculiar/x509';
+import { bitString, children, encode, integer, octetString, oid, oidText, readTlv, sequence, time } from './der.ts';
+
+// muster's certificate authority (docs/identity.md): an ECDSA P-256 key and a self-signed certificate, made once.
+// Device certificates are issued from device-made CSRs; only the CSR's public key is taken, after its signature
+// is checked. The subject, names, validity and usages come from muster.
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+const signing = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const day = 86_400_000;
+/** The largest CSR accepted, PEM: a real one is under 2 KiB. */
+export const maxCsrBytes = 16_384;
+
+export interface CaMaterial {
+  certificatePem: string;
+  /** PKCS#8 PEM: sealed with the master key before it is stored. */
+  keyPem: string;
+}
+
+export interface Issued {
+  /** Hex, lower case. */
+  serial: string;
+  pem: string;
+  subject: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface Revoked {
+  serial: string;
+  revokedAt: Date;
+}
+
+function pemBody(pem: string, label: string): Buffer {
+  const match = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]+)-----END ${label}-----`).exec(pem);
+  if (!match) throw new MusterError('bad_request', `not a PEM ${label}`);
+  return Buffer.from(match[1].replace(/\s+/g, ''), 'base64');
+}
+
+function toPem(der: ArrayBuffer | Uint8Array, label: string): string {
+  const base64 = Buffer.from(der instanceof Uint8Array ? der : new Uint8Array(der)).toString('base64');
+  return `-----BEGIN ${label}-----\n${base64.match(/.{1,64}/g)?.join('\n')}\n-----END ${label}-----\n`;
+}
+
+/** A positive serial of 128 random bits, hex (RFC 5280: at most 20 octets, unpredictable). */
+function newSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] &= 0x7f;
+  bytes[0] |= 0x01;
+  return bytes.toString('hex');
+}
+
+/** Makes a new CA: an ECDSA P-256 key and a self-signed certificate valid for ten years. */
+export async function createCa(commonName: string): Promise<CaMaterial> {
+  const keys = (await webcrypto.subtle.generateKey(signing, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const notBefore = new Date(Date.now() - 5 * 60_000);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: newSerial(),
+    name: [{ CN: [commonName] }],
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + 3650 * day),
+    signingAlgorithm: signing,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { certificatePem: certificate.toString('pem'), keyPem: toPem(pkcs8, 'PRIVATE KEY') };
+}
+
+const signatureHashes: Record<string, string> = {
+  '1.2.840.10045.4.3.2': 'sha256', // ecdsa-with-SHA256
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.113549.1.1.11': 'sha256', // sha256WithRSAEncryption
+  '1.2.840.113549.1.1.12': 'sha384',
+};
+
+/**
+ * A device's CSR, checked: PEM PKCS#10, an EC key on P-256 or P-384 or RSA of 2048 bits or more, and a signature
+ * that verifies with that key. Only its public key (SubjectPublicKeyInfo, DER) is returned: nothing else is used.
+ */
+function checkedCsrKey(pem: string): Buffer {
+  if (pem.length > maxCsrBytes) throw new MusterError('bad_request', `the CSR is larger than ${maxCsrBytes} bytes`);
+  let info: Buffer;
+  let spki: Buffer;
+  let hash: string | undefined;
+  let signature: Buffer;
+  let key: KeyObject;
+  try {
+    const [infoTlv, algorithm, signatureBits] = children(readTlv(pemBody(pem, 'CERTIFICATE REQUEST')));
+    info = infoTlv.raw;
+    spki = children(infoTlv)[2].raw;
+    hash = signatureHashes[oidText(children(algorithm)[0].content)];
+    signature = signatureBits.content.subarray(1);
+    key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch {
+    throw new MusterError('bad_request', 'the CSR is not a PEM PKCS#10 certificate request');
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  const ec = key.asymmetricKeyType === 'ec' && (details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1');
+  const rsa = key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048;
+  if (!ec && !rsa) throw new MusterError('bad_request', 'the CSR key must be ECDSA P-256 or P-384, or RSA of at least 2048 bits');
+  if (!hash)
+    throw new MusterError('bad_request', 'the CSR is signed with an algorithm muster does not take (ECDSA or RSA with SHA-256 or SHA-384)');
+  let valid = false;
+  try {
+    valid = verify(hash, info, key, signature);
+  } catch {}
+  if (!valid) throw new MusterError('bad_request', 'the CSR signature does not verify');
+  return spki;
+}
+
+const ecdsaWithSha256 = sequence(oid('1.2.840.10045.4.3.2'));
+
+function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return sequence(oid(id), ...(critical ? [Buffer.from([0x01, 0x01, 0xff])] : []), octetString(value));
+}
+
+/** The key identifier of a SubjectPublicKeyInfo: SHA-1 of its key bits (RFC 5280 4.2.1.2, method 1). */
+function keyIdentifier(spki: Buffer): Buffer {
+  const bits = children(readTlv(spki))[1].content.subarray(1);
+  return createHash('sha1').update(bits).digest();
+}
+
+/** The CA: issues device certificates and CRLs. */
+export class CertificateAuthority {
+  readonly certificate: x509.X509Certificate;
+  readonly #key: webcrypto.CryptoKey;
+  readonly #signingKey: KeyObject;
+  /** The CA certificate's subject (DER), every issued certificate's issuer. */
+  readonly #issuer: Buffer;
+  readonly #authorityKeyId: Buffer;
+
+  private constructor(certificate: x509.X509Certificate, key: webcrypto.CryptoKey, keyPem: string) {
+    this.certificate = certificate;
+    this.#key = key;
+    this.#signingKey = createPrivateKey(keyPem);
+    const tbs = children(children(readTlv(Buffer.from(certificate.rawData)))[0]);
+    // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, …
+    this.#issuer = tbs[5].raw;
+    this.#authorityKeyId = keyIdentifier(tbs[6].raw);
+  }
+
+  static async load(material: CaMaterial): Promise<CertificateAuthority> {
+    const certificate = new x509.X509Certificate(material.certificatePem);
+    const key = await webcrypto.subtle.importKey('pkcs8', pemBody(material.keyPem, 'PRIVATE KEY'), signing, false, ['sign']);
+    return new CertificateAuthority(certificate, key, material.keyPem);
+  }
+
+  get pem(): string {
+    return this.certificate.toString('pem');
+  }
+
+  get subject(): string {
+    return this.certificate.subject;
+  }
+
+  /** The SHA-256 fingerprint of the CA certificate, hex with colons, as `openssl x509 -fingerprint -sha256` prints it. */
+  async fingerprint(): Promise<string> {
+    const digest = Buffer.from(await this.certificate.getThumbprint('SHA-256'));
+    return [...digest].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  }
+
+  /**
+   * A client certificate for `commonName` (also its DNS name) from a device's CSR, valid `days`. Nothing of the CSR
+   * but its public key is used. Written as DER here and signed with node:crypto: a claim's certificate costs a
+   * fraction of a millisecond (bench/claims.ts).
+   */
+  async issue(csrPem: string, commonName: string, days: number): Promise<Issued> {
+    const spki = checkedCsrKey(csrPem);
+    const notBefore = new Date(Math.floor((Date.now() - 5 * 60_000) / 1000) * 1000);
+    const notAfter = new Date(Math.min(notBefore.getTime() + days * day, this.certificate.notAfter.getTime()));
+    const serial = newSerial();
+    const name = sequence(encode(0x31, sequence(oid('2.5.4.3'), encode(0x0c, Buffer.from(commonName, 'utf8')))));
+    const extensions = sequence(
+      extension('2.5.29.19', true, sequence()),
+      extension('2.5.29.15', true, bitString(Buffer.from([0xa0]), 5)), // digitalSignature, keyEncipherment
+      extension('2.5.29.37', false, sequence(oid('1.3.6.1.5.5.7.3.2'))), // clientAuth
+      extension('2.5.29.17', false, sequence(encode(0x82, Buffer.from(commonName, 'ascii')))),
+      extension('2.5.29.14', false, octetString(keyIdentifier(spki))),
+      extension('2.5.29.35', false, sequence(encode(0x80, this.#authorityKeyId))),
+    );
+    const tbs = sequence(
+      encode(0xa0, integer(Buffer.from([2]))),
+      integer(Buffer.from(serial, 'hex')),
+      ecdsaWithSha256,
+      this.#issuer,
+      sequence(time(notBefore), time(notAfter)),
+      name,
+      spki,
+      encode(0xa3, extensions),
+    );
+    const der = sequence(tbs, ecdsaWithSha256, bitString(sign('sha256', tbs, this.#signingKey)));
+    return { serial, pem: toPem(der, 'CERTIFICATE'), subject: `CN=${commonName}`, notBefore, notAfter };
+  }
+
+  /** A CRL of these revocations, valid for `hours`, numbered `number` (PEM, "X509 CRL" as OpenSSL reads it). */
+  async crl(revoked: Revoked[], number: number, hours = 24): Promise<string> {
+    const thisUpdate = new Date();
+    const crl = await x509.X509CrlGenerator.create({
+      issuer: this.certificate.subjectName,
+      thisUpdate,
+      nextUpdate: new Date(thisUpdate.getTime() + hours * 3_600_000),
+      entries: revoked.map((r) => ({
+        serialNumber: r.serial,
+        revocationDate: r.revokedAt,
+        reason: x509.X509CrlReason.cessationOfOperation,
+      })),
+      signingAlgorithm: signing,
+      signingKey: this.#key,
+      extensions: [await x509.AuthorityKeyIdentifierExtension.create(this.certificate), crlNumber(number)],
+    });
+    return toPem(crl.rawData, 'X509 CRL');
+  }
+}
+
+/** The CRL number extension (RFC 5280 5.2.3), DER INTEGER. */
+function crlNumber(number: number): x509.Extension {
+  let hex = Math.max(0, Math.floor(number)).toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  let bytes = Buffer.from(hex, 'hex');
+  if (bytes[0] & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+  return new x509.Extension('2.5.29.20', false, Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]));
+}

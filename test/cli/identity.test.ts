@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Harness, startHarness } from '../support/harness.ts';
+import { testTool } from '../tools/list.ts';
+import { runCli, tempDir } from './cli-process.ts';
+
+// The CLI side of seed 001: allocate slots with their passwords in a private file, see them claimed, and export
+// the CA and CRL that openssl reads.
+
+describe('muster fleet allocate, fleet slots and ca against a real server', () => {
+  let h: Harness;
+  let env: Record<string, string>;
+  const dir = tempDir('muster-identity-');
+  const cli = (args: string[]) => runCli(args, { env });
+
+  before(async () => {
+    h = await startHarness('sqlite');
+    env = { MUSTER_SERVER: `http://127.0.0.1:${(h.muster.app.server.address() as AddressInfo).port}`, MUSTER_TOKEN: h.admin };
+    assert.equal((await cli(['fleet', 'create', 'pis'])).code, 0);
+  });
+  after(async () => {
+    await h?.muster.close();
+    await h?.database.drop();
+  });
+
+  test('allocate writes the new passwords to a 0600 file, one per line, and refuses to overwrite it', async () => {
+    const file = join(dir, 'otps.txt');
+    const result = await cli(['fleet', 'allocate', 'pis', '3', '--otps-out', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^HOSTNAME +TUNNEL PORT\npis-1 +20000\npis-2 +20001\npis-3 +20002\n\n3 one-time password\(s\) written to/);
+    const otps = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(otps.length, 3);
+    assert.equal((statSync(file).mode & 0o777).toString(8), '600');
+    assert.ok(
+      otps.every((otp) => !result.stdout.includes(otp)),
+      'the passwords are not printed when they go to a file',
+    );
+    const again = await cli(['fleet', 'allocate', 'pis', '1', '--otps-out', file]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /EEXIST|exists/);
+
+    const claimed = await h.request('POST', '/api/v1/claims/otp', { token: null, body: { fleet: 'pis', otp: otps[1], hwid: 'HW-CLI-1' } });
+    assert.equal(claimed.status, 201, claimed.text);
+    const slots = await cli(['fleet', 'slots', 'pis']);
+    assert.equal(slots.code, 0, slots.stderr);
+    assert.match(slots.stdout, /^pis-2 +20001 +claimed +HW-CLI-1 +m_\w+ +\S+ +127\.0\.0\.1$/m);
+    assert.match(slots.stdout, /^pis-3 +20002 +unclaimed/m);
+    for (const otp of otps) assert.ok(!slots.stdout.includes(otp));
+  });
+
+  test('bad counts are a usage error with exit 2', async () => {
+    for (const count of ['0', '-1', 'ten', '10001']) {
+      const result = await cli(['fleet', 'allocate', 'pis', count]);
+      assert.equal(result.code, 2, `${count}: ${result.stderr}`);
+    }
+  });
+
+  test('ca show prints the fingerprint openssl computes; ca export writes the certificate and the CRL', async () => {
+    const pem = join(dir, 'ca.pem');
+    assert.equal((await cli(['ca', 'export', '--out', pem])).code, 0);
+    const openssl = (...args: string[]) => execFileSync(testTool('openssl').path, args, { encoding: 'utf8' });
+    const fingerprint = openssl('x509', '-in', pem, '-noout', '-fingerprint', '-sha256').trim().split('=')[1];
+    const shown = await cli(['ca', 'show']);
+    assert.match(shown.stdout, new RegExp(`^fingerprint: +SHA256:${fingerprint}$`, 'm'));
+    assert.match(shown.stdout, /^subject: +CN=muster CA$/m);
+    const crl = join(dir, 'ca.crl');
+    assert.equal((await cli(['ca', 'export', '--crl', '--out', crl])).code, 0);
+    assert.match(openssl('crl', '-in', crl, '-noout', '-issuer'), /muster CA/);
+    assert.equal((await cli(['ca', 'revoke', 'abcdef'])).code, 3);
+  });
+});
