@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,6 +8,8 @@ import { createMuster } from '../../packages/server/src/app.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.ts';
 import { testConfig } from '../support/harness.ts';
 
+// Both tests use one database with two data directories, as two replicas would: they share the master key.
+const masterKey = { MUSTER_MASTER_KEY: randomBytes(32).toString('base64') };
 const modeOf = (path: string) => (statSync(path).mode & 0o777).toString(8).padStart(4, '0');
 
 for (const kind of databaseKinds) {
@@ -23,7 +26,7 @@ for (const kind of databaseKinds) {
     });
 
     test('a new data directory is 0700; the database, its WAL and artifact directories are owner-only', async () => {
-      const config = testConfig({ ...database, dataDir: join(database.dataDir, 'fresh') });
+      const config = testConfig({ ...database, dataDir: join(database.dataDir, 'fresh') }, masterKey);
       const muster = await createMuster(config);
       try {
         await muster.artifacts.addStream('test', Readable.from([Buffer.from('kernel')]), { name: 'bzImage' });
@@ -43,7 +46,7 @@ for (const kind of databaseKinds) {
       const dataDir = join(database.dataDir, 'loose');
       mkdirSync(dataDir, { mode: 0o755 });
       chmodSync(dataDir, 0o755);
-      const config = testConfig({ ...database, dataDir });
+      const config = testConfig({ ...database, dataDir }, masterKey);
       if (config.database.dialect === 'sqlite') {
         // A database left world-readable by an older muster: made by a first start, then loosened.
         await (await createMuster(config)).close();

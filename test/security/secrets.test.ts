@@ -147,7 +147,7 @@ for (const kind of databaseKinds) {
       assert.equal(after.ids.length, 1, 'the file keeps the new key only');
       assert.notEqual(after.currentId, before.currentId);
       assert.equal(report.to, after.currentId);
-      assert.deepEqual(report.resealed.map((r: { name: string }) => r.name).sort(), ['boot_url_key', 'jwt_secret']);
+      assert.deepEqual(report.resealed.map((r: { name: string }) => r.name).sort(), ['boot_url_key', 'ca_key', 'jwt_secret']);
       assert.equal(modeOf(config.masterKeyFile), '0600');
       assert.ok(!rotated.stdout.includes(after.serialize().trim()), 'no key is printed');
 
@@ -155,6 +155,7 @@ for (const kind of databaseKinds) {
       assert.equal(shown.code, 0, shown.stderr);
       assert.deepEqual(JSON.parse(shown.stdout).secrets, [
         { name: 'boot_url_key', key: after.currentId },
+        { name: 'ca_key', key: after.currentId },
         { name: 'jwt_secret', key: after.currentId },
       ]);
 
@@ -169,7 +170,7 @@ for (const kind of databaseKinds) {
           headers: { authorization: `Bearer ${token}` },
         });
         const [event] = events.json().items;
-        assert.deepEqual(event.data, { from: before.currentId, to: after.currentId, secrets: ['boot_url_key', 'jwt_secret'] });
+        assert.deepEqual(event.data, { from: [before.currentId], to: after.currentId, secrets: ['boot_url_key', 'ca_key', 'jwt_secret'] });
         assert.equal(event.actor, 'cli');
       } finally {
         await muster.close();
@@ -185,7 +186,12 @@ for (const kind of databaseKinds) {
       const next = newKey();
       const rotated = await runCli(['master-key', 'rotate', ...dbFlags()], { env: { MUSTER_MASTER_KEY: `${next},${file}` } });
       assert.equal(rotated.code, 0, rotated.stderr);
-      assert.match(rotated.stdout, new RegExp(`Sealed 2 secret\\(s\\) with master key ${keyId(Buffer.from(next, 'base64'))}`));
+      assert.match(
+        rotated.stdout,
+        new RegExp(
+          `Sealed 3 secret\\(s\\) with master key ${keyId(Buffer.from(next, 'base64'))} \\(was ${Keyring.parse(file, 'f').currentId}\\)`,
+        ),
+      );
       assert.equal(readFileSync(config.masterKeyFile, 'utf8').trim(), file, 'the key file is left alone');
       const muster = await createMuster(testConfig(database, { MUSTER_MASTER_KEY: next }));
       await muster.close();

@@ -63,7 +63,7 @@ export async function rotateMasterKey(config: Config): Promise<RotationReport> {
       await tx.emit({
         type: 'master_key.rotated',
         actor: 'cli',
-        data: { from: loaded.keyring.currentId, to: keyring.currentId, secrets: rows.map((r) => r.key) },
+        data: { from: sealedWith(rows), to: keyring.currentId, secrets: rows.map((r) => r.key) },
       });
       return rows;
     }),
@@ -73,10 +73,15 @@ export async function rotateMasterKey(config: Config): Promise<RotationReport> {
   if (!config.masterKey) writeKeyFile(config.masterKeyFile, keyring.currentOnly());
   return {
     origin: loaded.origin,
-    from: loaded.keyring.ids,
+    from: sealedWith(resealed),
     to: keyring.currentId,
     resealed: resealed.map((r) => ({ name: r.key, from: r.from })),
   };
+}
+
+/** The ids of the keys the secrets were sealed with before, each once. */
+function sealedWith(rows: { from: string | null }[]): string[] {
+  return [...new Set(rows.flatMap((r) => (r.from ? [r.from] : [])))];
 }
 
 function keyringOf(config: Config, create = true): LoadedKeyring {

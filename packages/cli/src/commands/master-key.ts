@@ -53,7 +53,7 @@ export function masterKeyCommand(): Command {
         const report = await withDatabase(() => rotateMasterKey(config));
         if (wantsJson(sub)) return printJson(report);
         printText(
-          `Sealed ${report.resealed.length} secret(s) with master key ${report.to} (was ${report.from[0]})${
+          `Sealed ${report.resealed.length} secret(s) with master key ${report.to} (was ${report.from.join(', ') || 'none'})${
             config.masterKey
               ? '; now set MUSTER_MASTER_KEY to the new key alone on every server'
               : `; ${report.origin} holds the new key only`
