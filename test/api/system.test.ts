@@ -186,7 +186,9 @@ eachDatabase('System routes', (h) => {
         security[`${method.toUpperCase()} ${path}`] = operation.security ?? doc.security;
       }
     }
-    assert.deepEqual(Object.keys(security).sort(), [...publicOperations, ...protectedOperations].sort());
+    const deviceOperations = ['GET /api/v1/device/self', 'POST /api/v1/device/certificate'];
+    assert.deepEqual(Object.keys(security).sort(), [...publicOperations, ...protectedOperations, ...deviceOperations].sort());
+    for (const operation of deviceOperations) assert.deepEqual(security[operation], [{ deviceCertificate: [] }], operation);
     for (const operation of publicOperations) assert.deepEqual(security[operation], [], operation);
     for (const operation of protectedOperations) assert.deepEqual(security[operation], [{ bearer: [] }], operation);
   });

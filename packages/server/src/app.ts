@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { MusterError } from '@muster/contract';
 import type { FastifyBaseLogger } from 'fastify';
@@ -63,6 +65,7 @@ import { Transactor } from './platform/db/transact.ts';
 import { loadKeyring } from './platform/files/master-key.ts';
 import { privateDirectory, privateFiles } from './platform/files/private.ts';
 import { createHttpServer } from './platform/http/server.ts';
+import { listenTls, type TlsListener } from './platform/http/tls.ts';
 import type { App } from './platform/http/types.ts';
 import { JobRunner } from './platform/jobs/runner.ts';
 import { jobChannel } from './platform/jobs/store.ts';
@@ -86,6 +89,8 @@ export interface Muster {
   retention: RetentionTimer;
   /** The TFTP front door's address once listening; null when TFTP is off. */
   tftpAddress: { address: string; port: number } | null;
+  /** The HTTPS listener's address once listening; null when --tls-listen is off. */
+  tlsAddress: { address: string; port: number } | null;
   /** Starts listeners and the job runner; returns the HTTP base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -171,7 +176,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     new SourceLimiter({ ratePerMinute: config.enrollRatePerMinute, burst: config.enrollRatePerMinute }),
   );
   machineRoutes(app, machines);
-  caRoutes(app, ca, async (ref) => (await machines.get(ref)).id);
+  caRoutes(app, ca, { id: async (ref) => (await machines.get(ref)).id, get: (id) => machines.get(id) });
   claimRoutes(
     app,
     new ClaimService(transactor, ca, {
@@ -195,6 +200,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   bootArtifactRoutes(app, artifacts, signer, timeline, bootLimiter, async (id) => (await findMachineRow(db.kysely, id))?.state ?? null);
   const tftpDoor = new TftpDoor(piBoot, artifacts, timeline, (error) => app.log.error({ err: error }, 'boot timeline not recorded'));
   let tftp: TftpServer | null = null;
+  let tls: TlsListener | null = null;
   artifactRoutes(app, artifacts);
 
   runner = new JobRunner({
@@ -228,11 +234,14 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     artifacts,
     retention,
     tftpAddress: null,
+    tlsAddress: null,
     async listen() {
       await listener?.start();
       await jobRunner.start();
       const url = await app.listen({ host: config.listen.host, port: config.listen.port });
       retention.start();
+      if (config.tls) tls = await listenTls(app, { host: config.tls.host, port: config.tls.port, ca: ca.pem, ...tlsIdentity(config, ca) });
+      muster.tlsAddress = tls?.address ?? null;
       if (config.tftp) {
         try {
           muster.tftpAddress = await startTftp(config.tftp.port);
@@ -249,6 +258,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     },
     async close() {
       await (tftp as TftpServer | null)?.stop();
+      await tls?.close();
       await retention.stop();
       await app.close();
       await app.handlersDone(5_000);
@@ -262,6 +272,26 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
 }
 
 /** The data directory and database, private to this user, opened and migrated. */
+/** The HTTPS listener's certificate and key: the files given, else a certificate from muster's CA made now. */
+function tlsIdentity(config: Config, ca: CaService): { cert: string; key: string } {
+  const tls = config.tls as NonNullable<Config['tls']>;
+  if (tls.certFile && tls.keyFile) {
+    try {
+      return { cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8') };
+    } catch (error) {
+      throw new MusterError('bad_request', `cannot read the TLS certificate or key: ${(error as Error).message}`);
+    }
+  }
+  const dnsNames = ['localhost', hostname()];
+  const ipAddresses = ['127.0.0.1', '::1'];
+  for (const host of [tls.host, new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, '')]) {
+    if (isIP(host) && host !== '0.0.0.0' && host !== '::') ipAddresses.push(host);
+    else if (!isIP(host) && /^[A-Za-z0-9.-]+$/.test(host)) dnsNames.push(host);
+  }
+  const made = ca.serverCertificate({ dnsNames: [...new Set(dnsNames)], ipAddresses: [...new Set(ipAddresses)] });
+  return { cert: made.certificatePem, key: made.keyPem };
+}
+
 /** The master keys (docs/secrets.md): from MUSTER_MASTER_KEY, else the key file, made once when missing. */
 function openKeyring(config: Config, log: FastifyBaseLogger): Keyring {
   try {

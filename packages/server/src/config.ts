@@ -18,6 +18,8 @@ export interface Config {
   listen: { host: string; port: number };
   /** TFTP front door; null when off. `fallback` is the port taken when the default 69 is not permitted. */
   tftp: TftpConfig | null;
+  /** The HTTPS listener with client certificates (docs/identity.md); null when off. Files null: made by the CA. */
+  tls: { host: string; port: number; certFile: string | null; keyFile: string | null } | null;
   /** How machines reach the HTTP server (artifact URLs in Pi templates); derived from listen when unset. */
   publicUrl: string;
   dataDir: string;
@@ -288,6 +290,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
   return {
     listen,
     tftp: tftpConfig(sources),
+    tls: tlsConfig(sources),
     publicUrl: publicUrl(sources, listen),
     dataDir,
     artifactDir: resolve(sources.string('artifact_dir', join(dataDir, 'artifacts'))),
@@ -345,6 +348,17 @@ function masterKey(env: Env): string | null {
     throw configError((error as Error).message);
   }
   return value;
+}
+
+/** The HTTPS listener: off unless tls_listen is set; tls_cert and tls_key go together. */
+function tlsConfig(sources: Sources): Config['tls'] {
+  const value = sources.string('tls_listen', null);
+  if (value === null || /^(off|false|no|0)$/i.test(value.trim())) return null;
+  const certFile = sources.string('tls_cert', null);
+  const keyFile = sources.string('tls_key', null);
+  if ((certFile === null) !== (keyFile === null))
+    throw configError('tls_cert and tls_key go together: give both, or neither for a certificate from muster’s CA');
+  return { ...sources.listen('tls_listen', ''), certFile: certFile && resolve(certFile), keyFile: keyFile && resolve(keyFile) };
 }
 
 /** `off` turns TFTP off; no value means port 69 on every address, or 6969 where 69 is not permitted. */

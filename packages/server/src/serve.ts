@@ -37,6 +37,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     {
       url,
       tftp: muster.tftpAddress ? `${muster.tftpAddress.address}:${muster.tftpAddress.port}` : 'off',
+      https: muster.tlsAddress ? `${muster.tlsAddress.address}:${muster.tlsAddress.port}` : 'off',
       database: describeTarget(config.database),
       auth: config.enableAuth,
       ms: Math.round(performance.now() - started),

@@ -8,6 +8,7 @@ import type { LogFormat } from './platform/log/logger.ts';
 export interface ConfigFlags {
   listen?: string;
   tftpListen?: string;
+  tlsListen?: string;
   dataDir?: string;
   databaseUrl?: string;
   config?: string;
@@ -43,6 +44,18 @@ export const settings = {
     type: text('HOST:PORT for TFTP, or off'),
     default: ':69, else :6969 where 69 is not permitted',
   },
+  tls_listen: {
+    env: ['MUSTER_TLS_LISTEN'],
+    flag: 'tlsListen',
+    type: text('HOST:PORT for HTTPS with client certificates (devices with a muster certificate), or off'),
+    default: 'off',
+  },
+  tls_cert: {
+    env: ['MUSTER_TLS_CERT'],
+    type: text('the HTTPS certificate (PEM file); made by muster’s CA when unset'),
+    default: 'from muster’s CA',
+  },
+  tls_key: { env: ['MUSTER_TLS_KEY'], type: text('the key of tls_cert (PEM file)'), default: 'with tls_cert' },
   tftp_single_port: {
     env: ['MUSTER_TFTP_SINGLE_PORT'],
     type: Type.Boolean({ description: 'answer every transfer from port 69 (firewalls)' }),

@@ -6,6 +6,7 @@ import { addDatabaseOptions, type DatabaseOptions, loadServerPackage } from '../
 interface ServeOptions extends DatabaseOptions {
   listen?: string;
   tftpListen?: string;
+  tlsListen?: string;
   config?: string;
   logLevel?: string;
   logFormat?: string;
@@ -24,7 +25,11 @@ export function serveCommand(): Command {
   const command = new Command('serve')
     .description('run the muster server: API, dashboard and boot services')
     .option('--listen <host:port>', described('listen', 'HTTP address; :PORT listens on every interface'))
-    .option('--tftp-listen <host:port>', described('tftp_listen', 'TFTP address for Pis and PXE ROMs, or off'));
+    .option('--tftp-listen <host:port>', described('tftp_listen', 'TFTP address for Pis and PXE ROMs, or off'))
+    .option(
+      '--tls-listen <host:port>',
+      described('tls_listen', 'HTTPS address; devices may present their muster certificate (mutual TLS)'),
+    );
   addDatabaseOptions(command)
     .option('--config <file>', 'JSON config file; its keys are the settings in snake_case, e.g. {"listen": ":8080"} (env MUSTER_CONFIG)')
     .addOption(new Option('--log-level <level>', described('log_level', 'log level')).choices(logLevels))
@@ -41,7 +46,7 @@ export function serveCommand(): Command {
         .map(([key, setting]) => `  ${key.padEnd(20)} ${setting.env.join(', ').padEnd(36)} ${setting.default}`)
         .join(
           '\n',
-        )}\n  JWT_SECRET (environment only): the session signing key; default: generated once into the database\n\nExample:\n  muster serve --listen 127.0.0.1:8080 --tftp-listen 0.0.0.0:69 --data-dir /var/lib/muster`,
+        )}\n  JWT_SECRET (environment only): the session signing key; default: generated once into the database\n  MUSTER_MASTER_KEY (environment only): the master key; default: the key file (master_key_file)\n\nExample:\n  muster serve --listen 127.0.0.1:8080 --tftp-listen 0.0.0.0:69 --data-dir /var/lib/muster`,
     )
     .action(serve);
   return command;
@@ -59,6 +64,7 @@ async function serve(options: ServeOptions): Promise<void> {
   const config = loadConfig({
     listen: options.listen,
     tftpListen: options.tftpListen,
+    tlsListen: options.tlsListen,
     dataDir: options.dataDir,
     databaseUrl: options.databaseUrl,
     config: options.config,

@@ -93,3 +93,6 @@ export type Certificate = Static<typeof Certificate>;
 
 export const CertificateRevoke = Type.Object({ reason: Type.Optional(PlainText({ maxLength: 256 })) }, { additionalProperties: false });
 export type CertificateRevoke = Static<typeof CertificateRevoke>;
+
+export const DeviceRenew = Type.Object({ csr: Pem('CERTIFICATE REQUEST', 16_384) }, { additionalProperties: false });
+export type DeviceRenew = Static<typeof DeviceRenew>;

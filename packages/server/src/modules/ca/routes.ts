@@ -1,9 +1,52 @@
-import { CaInfo, Certificate, CertificateRevoke, IdParam } from '@muster/contract';
+import { CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam, Machine, MusterError } from '@muster/contract';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { verifiedPeerSerial } from '../../platform/http/tls.ts';
 import type { App } from '../../platform/http/types.ts';
 import type { CaService } from './service.ts';
 
-export function caRoutes(app: App, ca: CaService, machineId: (ref: string) => Promise<string>): void {
+const noCertificate = () =>
+  new MusterError('unauthenticated', 'This needs a valid muster device certificate, presented over mutual TLS on the --tls-listen port');
+
+/** Refuses before the body is read when the client presented no certificate that chains to muster's CA. */
+async function requireClientCertificate(request: FastifyRequest): Promise<void> {
+  if (!verifiedPeerSerial(request)) throw noCertificate();
+}
+
+export function caRoutes(app: App, ca: CaService, machines: { id(ref: string): Promise<string>; get(id: string): Promise<Machine> }): void {
+  const machineId = machines.id;
+
+  app.get('/api/v1/device/self', {
+    config: { action: 'public' },
+    onRequest: requireClientCertificate,
+    schema: {
+      tags: ['devices'],
+      summary: 'The machine whose muster certificate the caller presents (mutual TLS on --tls-listen only)',
+      security: [{ deviceCertificate: [] }],
+      response: { 200: Machine },
+    },
+    handler: async (request) => machines.get((await ca.deviceCertificate(verifiedPeerSerial(request))).machine_id as string),
+  });
+
+  app.post('/api/v1/device/certificate', {
+    config: { action: 'public' },
+    onRequest: requireClientCertificate,
+    bodyLimit: 64 * 1024,
+    schema: {
+      tags: ['devices'],
+      summary: 'Renew: a device with a valid muster certificate sends a CSR for its next key and gets a new certificate (mutual TLS only)',
+      security: [{ deviceCertificate: [] }],
+      body: DeviceRenew,
+      response: { 201: Certificate },
+    },
+    handler: async (request, reply) => {
+      const current = await ca.deviceCertificate(verifiedPeerSerial(request));
+      const machine = await machines.get(current.machine_id as string);
+      const hostname = machine.hostname ?? current.subject.replace(/^CN=/, '');
+      return reply.status(201).send(await ca.renew(current, request.body.csr, hostname, request.ip));
+    },
+  });
+
   app.get('/api/v1/ca', {
     config: { action: 'public' },
     schema: {

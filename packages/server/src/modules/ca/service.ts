@@ -90,6 +90,40 @@ export class CaService {
     return certificateFromRow(row);
   }
 
+  /**
+   * The machine a client certificate stands for: one muster issued, not revoked, not expired, for a machine.
+   * `serial` is what TLS reports, hex without leading zeros.
+   */
+  async deviceCertificate(serial: string | null): Promise<Certificate> {
+    const row = serial ? await findCertificate(this.#tx.db, serial.toLowerCase().padStart(32, '0')) : undefined;
+    if (!row?.machine_id || row.revoked_at || row.not_after <= now()) {
+      throw new MusterError(
+        'unauthenticated',
+        'This needs a valid muster device certificate, presented over mutual TLS on the --tls-listen port',
+      );
+    }
+    return certificateFromRow(row);
+  }
+
+  /** A new certificate for the machine of a valid one, from a new CSR (the device's next key); the old one stays valid until it expires. */
+  async renew(current: Certificate, csrPem: string, hostname: string, source: string): Promise<Certificate> {
+    return this.#tx.run(async (tx) => {
+      const issued = await this.issueInTx(tx, current.machine_id as string, csrPem, hostname, 'device', source);
+      await tx.emit({
+        type: 'certificate.renewed',
+        machineId: current.machine_id,
+        actor: 'device',
+        data: { from: current.serial, to: issued.serial, source },
+      });
+      return issued;
+    });
+  }
+
+  /** A TLS server certificate for muster's HTTPS listener (not recorded: made at each start). */
+  serverCertificate(names: { dnsNames: string[]; ipAddresses: string[] }): { certificatePem: string; keyPem: string } {
+    return this.#ca.serverCertificate(names);
+  }
+
   async listForMachine(machineId: string): Promise<Certificate[]> {
     return (await machineCertificates(this.#tx.db, machineId)).map(certificateFromRow);
   }

@@ -1,5 +1,16 @@
 import 'reflect-metadata';
-import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify, webcrypto } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+  webcrypto,
+} from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import { MusterError } from '@muster/contract';
 import * as x509 from '@peculiar/x509';
 import { bitString, children, encode, integer, octetString, oid, oidText, readTlv, sequence, time } from './der.ts';
@@ -124,6 +135,16 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
 }
 
 /** The key identifier of a SubjectPublicKeyInfo: SHA-1 of its key bits (RFC 5280 4.2.1.2, method 1). */
+/** An IPv4 or IPv6 address as the 4 or 16 bytes of an iPAddress SAN. */
+function ipBytes(ip: string): Buffer {
+  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
+  const [head, tail = ''] = ip.split('::');
+  const groups = (part: string) => (part ? part.split(':') : []);
+  const missing = 8 - groups(head).length - groups(tail).length;
+  const all = ip.includes('::') ? [...groups(head), ...Array(missing).fill('0'), ...groups(tail)] : groups(head);
+  return Buffer.from(all.flatMap((g) => [Number.parseInt(g, 16) >> 8, Number.parseInt(g, 16) & 0xff]));
+}
+
 function keyIdentifier(spki: Buffer): Buffer {
   const bits = children(readTlv(spki))[1].content.subarray(1);
   return createHash('sha1').update(bits).digest();
@@ -174,16 +195,37 @@ export class CertificateAuthority {
    * fraction of a millisecond (bench/claims.ts).
    */
   async issue(csrPem: string, commonName: string, days: number): Promise<Issued> {
-    const spki = checkedCsrKey(csrPem);
+    return this.#certificate(checkedCsrKey(csrPem), { commonName, dnsNames: [commonName], ipAddresses: [], usage: 'client', days });
+  }
+
+  /**
+   * A TLS server certificate for muster's own HTTPS listener, with a new key made here: names and addresses as
+   * SANs, serverAuth. Made at each start and kept in memory only.
+   */
+  serverCertificate(names: { dnsNames: string[]; ipAddresses: string[] }, days = 30): { certificatePem: string; keyPem: string } {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const issued = this.#certificate(spki, { commonName: names.dnsNames[0] ?? 'muster', ...names, usage: 'server', days });
+    return { certificatePem: issued.pem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+  }
+
+  #certificate(
+    spki: Buffer,
+    options: { commonName: string; dnsNames: string[]; ipAddresses: string[]; usage: 'client' | 'server'; days: number },
+  ): Issued {
     const notBefore = new Date(Math.floor((Date.now() - 5 * 60_000) / 1000) * 1000);
-    const notAfter = new Date(Math.min(notBefore.getTime() + days * day, this.certificate.notAfter.getTime()));
+    const notAfter = new Date(Math.min(notBefore.getTime() + options.days * day, this.certificate.notAfter.getTime()));
     const serial = newSerial();
-    const name = sequence(encode(0x31, sequence(oid('2.5.4.3'), encode(0x0c, Buffer.from(commonName, 'utf8')))));
+    const name = sequence(encode(0x31, sequence(oid('2.5.4.3'), encode(0x0c, Buffer.from(options.commonName, 'utf8')))));
+    const altNames = [
+      ...options.dnsNames.map((dns) => encode(0x82, Buffer.from(dns, 'ascii'))),
+      ...options.ipAddresses.map((ip) => encode(0x87, ipBytes(ip))),
+    ];
     const extensions = sequence(
       extension('2.5.29.19', true, sequence()),
       extension('2.5.29.15', true, bitString(Buffer.from([0xa0]), 5)), // digitalSignature, keyEncipherment
-      extension('2.5.29.37', false, sequence(oid('1.3.6.1.5.5.7.3.2'))), // clientAuth
-      extension('2.5.29.17', false, sequence(encode(0x82, Buffer.from(commonName, 'ascii')))),
+      extension('2.5.29.37', false, sequence(oid(options.usage === 'client' ? '1.3.6.1.5.5.7.3.2' : '1.3.6.1.5.5.7.3.1'))),
+      extension('2.5.29.17', false, sequence(...altNames)),
       extension('2.5.29.14', false, octetString(keyIdentifier(spki))),
       extension('2.5.29.35', false, sequence(encode(0x80, this.#authorityKeyId))),
     );
@@ -198,7 +240,7 @@ export class CertificateAuthority {
       encode(0xa3, extensions),
     );
     const der = sequence(tbs, ecdsaWithSha256, bitString(sign('sha256', tbs, this.#signingKey)));
-    return { serial, pem: toPem(der, 'CERTIFICATE'), subject: `CN=${commonName}`, notBefore, notAfter };
+    return { serial, pem: toPem(der, 'CERTIFICATE'), subject: `CN=${options.commonName}`, notBefore, notAfter };
   }
 
   /** A CRL of these revocations, valid for `hours`, numbered `number` (PEM, "X509 CRL" as OpenSSL reads it). */

@@ -3,6 +3,12 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
+// OpenAPI 3.1's mutualTLS scheme, which the swagger plugin's 3.0 types do not know.
+const mutualTls = {
+  type: 'mutualTLS',
+  description: 'A device certificate from muster’s CA, presented on the --tls-listen port',
+} as unknown as { type: 'http'; scheme: string };
+
 /** The OpenAPI document (/api/v1/openapi.json serves it) built from the routes' schemas, and its page at /api/docs. */
 export const openapi = fp<{ version: string }>(
   async (app: FastifyInstance, { version }) => {
@@ -17,6 +23,7 @@ export const openapi = fp<{ version: string }>(
         components: {
           securitySchemes: {
             bearer: { type: 'http', scheme: 'bearer', description: 'A session JWT from POST /api/v1/login, or an API token (mst_…)' },
+            deviceCertificate: mutualTls,
           },
         },
         security: [{ bearer: [] }],
