@@ -105,6 +105,7 @@ export const publicOperations = [
   'POST /api/v1/setup',
   'POST /api/v1/enroll',
   'POST /api/v1/claims/otp',
+  'POST /api/v1/claims/token',
   'GET /api/v1/ca',
   'GET /api/v1/ca/crl',
   'GET /boot.ipxe',

@@ -162,6 +162,52 @@ eachDatabase('Who may call what', (h) => {
       },
     },
     { method: 'GET', path: '/api/v1/ca', least: 'public', build: () => ({ url: '/api/v1/ca' }) },
+    { method: 'GET', path: '/api/v1/enrollment-tokens', least: 'viewer', build: () => ({ url: '/api/v1/enrollment-tokens' }) },
+    {
+      method: 'POST',
+      path: '/api/v1/enrollment-tokens',
+      least: 'operator',
+      build: () => ({ url: '/api/v1/enrollment-tokens', body: { name: `et${unique()}` } }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/enrollment-tokens/{name}/revoke',
+      least: 'operator',
+      build: async () => {
+        const name = `etr${unique()}`;
+        await h().request('POST', '/api/v1/enrollment-tokens', { body: { name } });
+        return { url: `/api/v1/enrollment-tokens/${name}/revoke` };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/claims/token',
+      least: 'public',
+      build: async () => {
+        const { token } = (await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: `etc${unique()}` } })).body;
+        return { url: '/api/v1/claims/token', body: { token, hwid: `ROLES-T-${unique()}` } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/machines/{id}/approve',
+      least: 'operator',
+      build: async () => {
+        const { token } = (await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: `eta${unique()}` } })).body;
+        const pending = await h().request('POST', '/api/v1/claims/token', { token: null, body: { token, hwid: `ROLES-A-${unique()}` } });
+        return { url: `/api/v1/machines/${pending.body.machine_id}/approve` };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/machines/{id}/reject',
+      least: 'operator',
+      build: async () => {
+        const { token } = (await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: `etj${unique()}` } })).body;
+        const pending = await h().request('POST', '/api/v1/claims/token', { token: null, body: { token, hwid: `ROLES-J-${unique()}` } });
+        return { url: `/api/v1/machines/${pending.body.machine_id}/reject`, body: {} };
+      },
+    },
     { method: 'GET', path: '/api/v1/ca/crl', least: 'public', build: () => ({ url: '/api/v1/ca/crl' }) },
     {
       method: 'GET',

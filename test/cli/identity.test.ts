@@ -72,4 +72,28 @@ describe('muster fleet allocate, fleet slots and ca against a real server', () =
     assert.match(openssl('crl', '-in', crl, '-noout', '-issuer'), /muster CA/);
     assert.equal((await cli(['ca', 'revoke', 'abcdef'])).code, 3);
   });
+
+  test('enrollment-token create prints the secret once; a manual claim is approved with machine approve; revoke refuses it', async () => {
+    const created = await cli(['enrollment-token', 'create', 'img-1', '--fleet', 'pis', '--label', 'site=oslo', '--max-uses', '5']);
+    assert.equal(created.code, 0, created.stderr);
+    const token = created.stdout.trim();
+    assert.match(token, /^mse_/);
+    assert.match(created.stderr, /shown this once/);
+    const pending = await h.request('POST', '/api/v1/claims/token', { token: null, body: { token, hwid: 'HW-CLI-TOK' } });
+    assert.equal(pending.body.status, 'pending');
+    const listed = await cli(['enrollment-token', 'ls']);
+    assert.match(listed.stdout, /^img-1 +pis +manual +1\/5 /m);
+    assert.ok(!listed.stdout.includes(token));
+    const approved = await cli(['machine', 'approve', 'hwid:HW-CLI-TOK']);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, /^approved m_\w+ \(pis-\d+\)$/m);
+    assert.equal(
+      (await h.request('POST', '/api/v1/claims/token', { token: null, body: { token, hwid: 'HW-CLI-TOK' } })).body.status,
+      'approved',
+    );
+    assert.equal((await cli(['enrollment-token', 'revoke', 'img-1'])).code, 0);
+    const refused = await h.request('POST', '/api/v1/claims/token', { token: null, body: { token, hwid: 'HW-CLI-TOK-2' } });
+    assert.equal(refused.status, 403);
+    assert.equal((await cli(['enrollment-token', 'revoke', 'nope'])).code, 3);
+  });
 });

@@ -146,6 +146,7 @@ describe('muster --help', () => {
         'boot',
         'ca',
         'dnsmasq',
+        'enrollment-token',
         'fleet',
         'group',
         'job',

@@ -13,6 +13,7 @@ const schema = [
   '0005_credentials',
   '0006_pi_serial_case',
   '0007_identity',
+  '0008_enrollment_tokens',
 ];
 const latest = schema.at(-1);
 

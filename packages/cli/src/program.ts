@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup.ts';
 import { bootCommand } from './commands/boot.ts';
 import { caCommand } from './commands/ca.ts';
 import { dnsmasqCommand } from './commands/dnsmasq.ts';
+import { enrollmentTokenCommand } from './commands/enrollment-token.ts';
 import { fleetCommand } from './commands/fleet.ts';
 import { groupCommand } from './commands/group.ts';
 import { jobCommand } from './commands/job.ts';
@@ -68,6 +69,7 @@ export function buildProgram(): CommandType {
     machineCommand(),
     fleetCommand(),
     caCommand(),
+    enrollmentTokenCommand(),
     groupCommand(),
     jobCommand(),
     artifactCommand(),

@@ -32,6 +32,8 @@ import { ClaimService } from './modules/claims/service.ts';
 import { defaultFactsBound } from './modules/enroll/facts.ts';
 import { enrollRoutes } from './modules/enroll/routes.ts';
 import { EnrollService } from './modules/enroll/service.ts';
+import { enrollmentTokenRoutes } from './modules/enrollment/routes.ts';
+import { EnrollmentService } from './modules/enrollment/service.ts';
 import { eventRoutes } from './modules/events/routes.ts';
 import { EventService } from './modules/events/service.ts';
 import { fleetRoutes } from './modules/fleets/routes.ts';
@@ -177,6 +179,13 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   );
   machineRoutes(app, machines);
   caRoutes(app, ca, { id: async (ref) => (await machines.get(ref)).id, get: (id) => machines.get(id) });
+  const wrongClaims = new FailureLimiter(config.claimFailuresPerMinute, 60_000);
+  enrollmentTokenRoutes(
+    app,
+    new EnrollmentService(transactor, ca, { ...defaultFactsBound, maxBytes: config.factsMaxBytes }),
+    wrongClaims,
+    async (ref) => (await machines.get(ref)).id,
+  );
   claimRoutes(
     app,
     new ClaimService(transactor, ca, {
@@ -184,7 +193,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       publicUrl: config.publicUrl,
       facts: { ...defaultFactsBound, maxBytes: config.factsMaxBytes },
     }),
-    new FailureLimiter(config.claimFailuresPerMinute, 60_000),
+    wrongClaims,
   );
   buildRoutes(app, builds);
   fleetRoutes(app, fleets);

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Event, Identifier, Job, Machine, MachineCreate, MachineUpdate } from '@muster/contract';
+import type { Event, Identifier, Job, Machine, MachineCreate, MachineUpdate, TokenClaimAnswer } from '@muster/contract';
 import { MusterError } from '@muster/contract/errors.ts';
 import { type MachineState, machineStates } from '@muster/contract/lifecycle.ts';
 import { Argument, Command, Option } from 'commander';
@@ -216,5 +216,33 @@ export function machineCommand(): Command {
   machine.addCommand(transitionCommand());
   machine.addCommand(eventsCommand());
   machine.addCommand(buildCommand());
+  machine.addCommand(decisionCommand('approve'));
+  machine.addCommand(decisionCommand('reject'));
   return machine;
+}
+
+/** `machine approve|reject`: decides a claim made with an enrollment token that waits for an operator. */
+function decisionCommand(decision: 'approve' | 'reject'): Command {
+  const command = new Command(decision)
+    .description(
+      decision === 'approve'
+        ? 'approve a pending claim (enrollment token): the machine is enrolled and gets its certificate'
+        : 'reject a pending claim (enrollment token): the machine is retired and the device is refused',
+    )
+    .addArgument(refArgument())
+    .addHelpText('after', `\nExample:\n  muster machine ${decision} hwid:1423-0042${decision === 'reject' ? ' --reason "not ours"' : ''}`);
+  if (decision === 'reject') command.option('--reason <text>', 'why, for the audit log');
+  return command.action(async (ref: string, options: { reason?: string }, sub: Command) => {
+    const session = await openSession(sub);
+    if (decision === 'approve') {
+      const answer = await session.api.post<TokenClaimAnswer>(`${machinePath(ref)}/approve`);
+      if (session.json) return printJson(answer);
+      return printText(
+        `approved ${answer.machine_id}${answer.hostname ? ` (${answer.hostname})` : ''}${answer.certificate ? '; certificate issued' : ''}`,
+      );
+    }
+    await session.api.post<unknown>(`${machinePath(ref)}/reject`, options.reason ? { reason: options.reason } : {});
+    if (session.json) return printJson({ rejected: ref });
+    printText(`rejected ${ref}`);
+  });
 }

@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { NullableTimestamp, PlainText, Timestamp } from './common.ts';
+import { Labels, NullableTimestamp, PlainText, Timestamp } from './common.ts';
 import { Facts } from './machine.ts';
 
 // Identity (docs/identity.md): fleet slots claimed with one-time passwords, and certificates from muster's CA.
@@ -96,3 +96,61 @@ export type CertificateRevoke = Static<typeof CertificateRevoke>;
 
 export const DeviceRenew = Type.Object({ csr: Pem('CERTIFICATE REQUEST', 16_384) }, { additionalProperties: false });
 export type DeviceRenew = Static<typeof DeviceRenew>;
+
+export const EnrollmentTokenCreate = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+    fleet: Type.Optional(PlainText({ minLength: 1, maxLength: 64, description: 'Machines claimed with it join this fleet' })),
+    labels: Type.Optional(Labels),
+    approval: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Literal('manual')], { description: 'manual: claims wait for an operator' }),
+    ),
+    max_uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    expires_in: Type.Optional(Type.String({ pattern: '^[0-9]+[smhd]$', description: 'e.g. 7d' })),
+  },
+  { additionalProperties: false },
+);
+export type EnrollmentTokenCreate = Static<typeof EnrollmentTokenCreate>;
+
+export const EnrollmentToken = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  fleet: Type.Union([Type.String(), Type.Null()]),
+  labels: Type.Record(Type.String(), Type.String()),
+  approval: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
+  max_uses: Type.Union([Type.Integer(), Type.Null()]),
+  uses: Type.Integer(),
+  expires_at: NullableTimestamp,
+  revoked_at: NullableTimestamp,
+  created_by: Type.String(),
+  created_at: Timestamp,
+});
+export type EnrollmentToken = Static<typeof EnrollmentToken>;
+
+export const CreatedEnrollmentToken = Type.Intersect([
+  EnrollmentToken,
+  Type.Object({ token: Type.String({ description: 'Shown this once' }) }),
+]);
+export type CreatedEnrollmentToken = Static<typeof CreatedEnrollmentToken>;
+
+export const TokenClaim = Type.Object(
+  {
+    token: PlainText({ minLength: 1, maxLength: 128 }),
+    hwid: PlainText({ minLength: 1, maxLength: 256 }),
+    csr: Type.Optional(Pem('CERTIFICATE REQUEST', 16_384)),
+    facts: Type.Optional(Facts),
+  },
+  { additionalProperties: false },
+);
+export type TokenClaim = Static<typeof TokenClaim>;
+
+export const TokenClaimAnswer = Type.Object({
+  status: Type.Union([Type.Literal('approved'), Type.Literal('pending')]),
+  machine_id: Type.String(),
+  hostname: Type.Union([Type.String(), Type.Null()]),
+  fleet: Type.Union([Type.String(), Type.Null()]),
+  labels: Type.Record(Type.String(), Type.String()),
+  certificate: Type.Optional(Type.String()),
+  ca_chain: Type.Optional(Type.Array(Type.String())),
+});
+export type TokenClaimAnswer = Static<typeof TokenClaimAnswer>;

@@ -1,16 +1,13 @@
-import { CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam, Machine, MusterError } from '@muster/contract';
+import { CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam, Machine } from '@muster/contract';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { verifiedPeerSerial } from '../../platform/http/tls.ts';
 import type { App } from '../../platform/http/types.ts';
-import type { CaService } from './service.ts';
-
-const noCertificate = () =>
-  new MusterError('unauthenticated', 'This needs a valid muster device certificate, presented over mutual TLS on the --tls-listen port');
+import { type CaService, noDeviceCertificate } from './service.ts';
 
 /** Refuses before the body is read when the client presented no certificate that chains to muster's CA. */
 async function requireClientCertificate(request: FastifyRequest): Promise<void> {
-  if (!verifiedPeerSerial(request)) throw noCertificate();
+  if (!verifiedPeerSerial(request)) throw noDeviceCertificate();
 }
 
 export function caRoutes(app: App, ca: CaService, machines: { id(ref: string): Promise<string>; get(id: string): Promise<Machine> }): void {

@@ -34,6 +34,10 @@ async function loadOrCreate(tx: Transactor, keyring: Keyring): Promise<CaMateria
   });
 }
 
+/** What a device route answers a caller without a valid muster certificate. */
+export const noDeviceCertificate = () =>
+  new MusterError('unauthenticated', 'This needs a valid muster device certificate, presented over mutual TLS on the --tls-listen port');
+
 /** muster's certificate authority: issues device certificates, revokes them, and publishes the CRL. */
 export class CaService {
   readonly #tx: Transactor;

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 
-export type IdPrefix = 'm' | 'u' | 'g' | 'f' | 'j' | 't' | 'b' | 's';
+export type IdPrefix = 'm' | 'u' | 'g' | 'f' | 'j' | 't' | 'b' | 's' | 'e';
 
 // Crockford's base32 in lower case, as ULIDs use it.
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';

@@ -411,6 +411,48 @@ function identity(): Migration {
   };
 }
 
+/**
+ * Enrollment tokens (docs/identity.md): a secret baked into an image, bound to a fleet and labels, limited in uses
+ * and time, stored hashed; and the claims made with them, which wait for an operator when the token says so.
+ */
+function enrollmentTokens(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('enrollment_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('fleet_id', 'text', (c) => c.references('fleets.id'))
+        .addColumn('labels', 'text', (c) => c.notNull())
+        .addColumn('approval', 'text', (c) => c.notNull())
+        .addColumn('max_uses', 'integer')
+        .addColumn('uses', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('token_claims')
+        .addColumn('machine_id', 'text', (c) => c.primaryKey())
+        .addColumn('token_id', 'text', (c) => c.notNull())
+        .addColumn('hwid', 'text', (c) => c.notNull().unique())
+        .addColumn('csr', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('answer', 'text')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('decided_at', 'text')
+        .addColumn('decided_by', 'text')
+        .execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: async () => ({
@@ -421,6 +463,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0005_credentials': credentials(),
       '0006_pi_serial_case': piSerialCase(),
       '0007_identity': identity(),
+      '0008_enrollment_tokens': enrollmentTokens(),
     }),
   };
 }

@@ -59,6 +59,39 @@ export interface FleetSlotRow {
   created_at: string;
 }
 
+/** An enrollment token (docs/identity.md): the secret is stored as SHA-256. */
+export interface EnrollmentTokenRow {
+  id: string;
+  name: string;
+  token_hash: string;
+  fleet_id: string | null;
+  /** JSON object. */
+  labels: string;
+  approval: 'auto' | 'manual';
+  max_uses: number | null;
+  uses: number;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_by: string;
+  created_at: string;
+}
+
+/** A claim made with an enrollment token: pending until approved when the token asks for approval. */
+export interface TokenClaimRow {
+  machine_id: string;
+  token_id: string;
+  hwid: string;
+  /** Kept until the claim is decided, to issue the certificate on approval. */
+  csr: string | null;
+  status: 'pending' | 'approved' | 'rejected';
+  /** The answer once approved, JSON. */
+  answer: string | null;
+  source: string;
+  created_at: string;
+  decided_at: string | null;
+  decided_by: string | null;
+}
+
 /** A certificate muster's CA issued. */
 export interface CertificateRow {
   /** Hex, lower case. */
@@ -239,6 +272,8 @@ export interface Database {
   fleets: FleetRow;
   fleet_slots: FleetSlotRow;
   certificates: CertificateRow;
+  enrollment_tokens: EnrollmentTokenRow;
+  token_claims: TokenClaimRow;
   machines: MachineRow;
   machine_labels: MachineLabelRow;
   identifiers: IdentifierRow;

@@ -1,0 +1,249 @@
+import {
+  type CreatedEnrollmentToken,
+  type EnrollmentToken,
+  type EnrollmentTokenCreate,
+  MusterError,
+  normalizeIdentifier,
+  type TokenClaim,
+  type TokenClaimAnswer,
+} from '@muster/contract';
+import { newId, now } from '../../platform/crypto/ids.ts';
+import { randomCode, sha256Hex } from '../../platform/crypto/secrets.ts';
+import type { TokenClaimRow } from '../../platform/db/schema.ts';
+import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
+import { parseDuration } from '../../platform/time/duration.ts';
+import type { CaService } from '../ca/service.ts';
+import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
+import { findFleet } from '../fleets/store.ts';
+import { transitionInTx } from '../machines/service.ts';
+import {
+  allocateFleetSeq,
+  findMachineIdByIdentifier,
+  findMachineRow,
+  insertMachineWithEvent,
+  newMachineRow,
+  replaceLabels,
+} from '../machines/store.ts';
+import {
+  decideClaim,
+  findClaimByHwid,
+  findClaimByMachine,
+  findTokenByHash,
+  findTokenByName,
+  fleetNames,
+  insertToken,
+  insertTokenClaim,
+  listTokenRows,
+  machineLabels,
+  revokeTokenRow,
+  takeTokenUse,
+  tokenFromRow,
+} from './store.ts';
+
+// Enrollment tokens (docs/identity.md): a secret baked into an image, like Choria's provisioning token or an
+// Azure DPS group enrollment, but bound to a fleet and labels, limited in uses and time, revocable, shown once
+// and stored hashed. A device claims with it; the token says whether an operator must approve the claim.
+
+const tokenPrefix = 'mse_';
+
+export class EnrollmentService {
+  readonly #tx: Transactor;
+  readonly #ca: CaService;
+  readonly #facts: FactsBound;
+
+  constructor(tx: Transactor, ca: CaService, facts: FactsBound) {
+    this.#tx = tx;
+    this.#ca = ca;
+    this.#facts = facts;
+  }
+
+  async create(actor: string, input: EnrollmentTokenCreate): Promise<CreatedEnrollmentToken> {
+    return this.#tx.run(async (tx) => {
+      const fleet = input.fleet ? await findFleet(tx.db, input.fleet) : null;
+      if (input.fleet && !fleet) throw new MusterError('not_found', `No fleet ${input.fleet}`);
+      const token = tokenPrefix + randomCode(24);
+      const time = now();
+      const row = {
+        id: newId('e'),
+        name: input.name,
+        token_hash: sha256Hex(token),
+        fleet_id: fleet?.id ?? null,
+        labels: JSON.stringify(input.labels ?? {}),
+        approval: input.approval ?? 'manual',
+        max_uses: input.max_uses ?? null,
+        uses: 0,
+        expires_at: input.expires_in ? new Date(Date.now() + parseDuration(input.expires_in, 'expires_in') * 1000).toISOString() : null,
+        revoked_at: null,
+        created_by: actor,
+        created_at: time,
+      };
+      try {
+        await insertToken(tx.db, row);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new MusterError('already_exists', `An enrollment token named ${input.name} exists`);
+        throw error;
+      }
+      await tx.emit({
+        type: 'enrollment_token.created',
+        actor,
+        data: { name: row.name, fleet: fleet?.name ?? null, approval: row.approval },
+      });
+      return { ...tokenFromRow(row, fleet?.name ?? null), token };
+    }, 1);
+  }
+
+  async list(): Promise<EnrollmentToken[]> {
+    const rows = await listTokenRows(this.#tx.db);
+    const names = new Map(
+      (await fleetNames(this.#tx.db, [...new Set(rows.flatMap((r) => (r.fleet_id ? [r.fleet_id] : [])))])).map((f) => [f.id, f.name]),
+    );
+    return rows.map((r) => tokenFromRow(r, r.fleet_id ? (names.get(r.fleet_id) ?? null) : null));
+  }
+
+  async revoke(actor: string, name: string): Promise<EnrollmentToken> {
+    return this.#tx.run(async (tx) => {
+      const row = await findTokenByName(tx.db, name);
+      if (!row) throw new MusterError('not_found', `No enrollment token ${name}`);
+      if (!row.revoked_at) {
+        await revokeTokenRow(tx.db, row.id, now());
+        await tx.emit({ type: 'enrollment_token.revoked', actor, data: { name } });
+      }
+      const after = (await findTokenByName(tx.db, name)) ?? row;
+      return tokenFromRow(after, (await fleetNames(tx.db, after.fleet_id ? [after.fleet_id] : []))[0]?.name ?? null);
+    });
+  }
+
+  /**
+   * A device claims with a token: the machine is made (enrolled when the token approves by itself, else
+   * discovered and pending) and, once approved, its certificate issued from the CSR. Asking again with the same
+   * hardware id answers the claim's state: pending (202), approved (200, the same answer), rejected (403).
+   */
+  async claim(input: TokenClaim, source: string): Promise<{ answer: TokenClaimAnswer; created: boolean }> {
+    const hwid = normalizeIdentifier('hwid', input.hwid);
+    if (!hwid) throw new MusterError('invalid_identifier', `hwid "${input.hwid}" identifies nothing`);
+    const facts = input.facts ? boundedFacts(input.facts, this.#facts) : '{}';
+    const token = await findTokenByHash(this.#tx.db, sha256Hex(input.token));
+    if (!token) throw new MusterError('invalid_claim', 'The enrollment token is not valid');
+    const earlier = await findClaimByHwid(this.#tx.db, hwid.value);
+    if (earlier && earlier.token_id === token.id) return { answer: await this.#answerOf(earlier), created: false };
+    if (token.revoked_at) throw new MusterError('invalid_claim', `The enrollment token ${token.name} was revoked`);
+    if (token.expires_at && token.expires_at <= now())
+      throw new MusterError('invalid_claim', `The enrollment token ${token.name} expired at ${token.expires_at}`);
+    try {
+      return await this.#tx.run(async (tx) => {
+        if (await findMachineIdByIdentifier(tx.db, hwid)) {
+          throw new MusterError('conflict', 'This hardware id belongs to a machine already');
+        }
+        if (!(await takeTokenUse(tx.db, token.id))) throw new MusterError('invalid_claim', `The enrollment token ${token.name} is used up`);
+        const time = now();
+        const fleet = token.fleet_id ? await findFleet(tx.db, token.fleet_id) : undefined;
+        const seq = fleet ? await allocateFleetSeq(tx.db, fleet.id) : null;
+        const auto = token.approval === 'auto';
+        const row = newMachineRow([hwid], {
+          state: auto ? 'enrolled' : 'discovered',
+          hostname: fleet && seq !== null ? `${fleet.name}-${seq}` : '',
+          fleet_id: fleet?.id ?? null,
+          fleet_seq: seq,
+          facts,
+          enrolled_at: auto ? time : null,
+          last_seen_at: time,
+        });
+        await insertMachineWithEvent(tx, row, [hwid], {
+          type: 'machine.claimed',
+          machineId: row.id,
+          actor: 'device',
+          data: { door: 'token', token: token.name, approval: token.approval, source },
+        });
+        const labels = JSON.parse(token.labels) as Record<string, string>;
+        if (Object.keys(labels).length) await replaceLabels(tx.db, row.id, labels);
+        const claim: TokenClaimRow = {
+          machine_id: row.id,
+          token_id: token.id,
+          hwid: hwid.value,
+          csr: input.csr ?? null,
+          status: 'pending',
+          answer: null,
+          source,
+          created_at: time,
+          decided_at: null,
+          decided_by: null,
+        };
+        await insertTokenClaim(tx.db, claim);
+        if (!auto) return { answer: pendingAnswer(claim, row.hostname || null, fleet?.name ?? null, labels), created: true };
+        return { answer: await this.#approveInTx(tx, claim, 'token'), created: true };
+      });
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // The same device, twice at once: the one that lost gets the claim the other made.
+      const settled = await findClaimByHwid(this.#tx.db, hwid.value);
+      if (settled && settled.token_id === token.id) return { answer: await this.#answerOf(settled), created: false };
+      throw new MusterError('conflict', 'This hardware id belongs to a machine already');
+    }
+  }
+
+  /** An operator approves a pending claim: the machine is enrolled and its certificate issued from the CSR it sent. */
+  async approve(actor: string, machineId: string): Promise<TokenClaimAnswer> {
+    return this.#tx.run(async (tx) => {
+      const claim = await findClaimByMachine(tx.db, machineId);
+      if (!claim) throw new MusterError('not_found', `Machine ${machineId} has no claim waiting for approval`);
+      if (claim.status !== 'pending') throw new MusterError('conflict', `The claim of ${machineId} was ${claim.status} already`);
+      return this.#approveInTx(tx, claim, actor);
+    });
+  }
+
+  async reject(actor: string, machineId: string, reason = 'rejected by an operator'): Promise<void> {
+    await this.#tx.run(async (tx) => {
+      const claim = await findClaimByMachine(tx.db, machineId);
+      if (!claim) throw new MusterError('not_found', `Machine ${machineId} has no claim waiting for approval`);
+      if (!(await decideClaim(tx.db, machineId, { status: 'rejected', answer: null, decided_at: now(), decided_by: actor }))) {
+        throw new MusterError('conflict', `The claim of ${machineId} was ${claim.status} already`);
+      }
+      const machine = await findMachineRow(tx.db, machineId);
+      if (machine) await transitionInTx(tx, machine, 'retired', actor, reason);
+      await tx.emit({ type: 'machine.rejected', machineId, actor, reason, data: { hwid: claim.hwid } });
+    });
+  }
+
+  async #approveInTx(tx: Tx, claim: TokenClaimRow, actor: string): Promise<TokenClaimAnswer> {
+    const machine = await findMachineRow(tx.db, claim.machine_id);
+    if (!machine) throw new MusterError('not_found', `No machine ${claim.machine_id}`);
+    if (machine.state === 'discovered') await transitionInTx(tx, machine, 'enrolled', actor, 'claim approved');
+    const labels = await labelsOf(tx, claim.machine_id);
+    const fleet = machine.fleet_id ? ((await findFleet(tx.db, machine.fleet_id))?.name ?? null) : null;
+    const answer: TokenClaimAnswer = { status: 'approved', machine_id: machine.id, hostname: machine.hostname || null, fleet, labels };
+    if (claim.csr) {
+      const certificate = await this.#ca.issueInTx(tx, machine.id, claim.csr, machine.hostname || machine.id, actor, claim.source);
+      answer.certificate = certificate.certificate;
+      answer.ca_chain = [this.#ca.pem];
+    }
+    await decideClaim(tx.db, claim.machine_id, {
+      status: 'approved',
+      answer: JSON.stringify(answer),
+      decided_at: now(),
+      decided_by: actor,
+    });
+    await tx.emit({ type: 'machine.approved', machineId: machine.id, actor, data: { hwid: claim.hwid } });
+    return answer;
+  }
+
+  async #answerOf(claim: TokenClaimRow): Promise<TokenClaimAnswer> {
+    if (claim.status === 'rejected') throw new MusterError('invalid_claim', 'This claim was rejected by an operator');
+    if (claim.status === 'approved') return JSON.parse(claim.answer as string) as TokenClaimAnswer;
+    const machine = await findMachineRow(this.#tx.db, claim.machine_id);
+    const fleet = machine?.fleet_id ? ((await findFleet(this.#tx.db, machine.fleet_id))?.name ?? null) : null;
+    return pendingAnswer(claim, machine?.hostname || null, fleet, await labelsOf(this.#tx, claim.machine_id));
+  }
+}
+
+function pendingAnswer(
+  claim: TokenClaimRow,
+  hostname: string | null,
+  fleet: string | null,
+  labels: Record<string, string>,
+): TokenClaimAnswer {
+  return { status: 'pending', machine_id: claim.machine_id, hostname, fleet, labels };
+}
+
+async function labelsOf(tx: Pick<Tx, 'db'>, machineId: string): Promise<Record<string, string>> {
+  return Object.fromEntries((await machineLabels(tx.db, machineId)).map((r) => [r.key, r.value]));
+}
