@@ -215,6 +215,34 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
     assert.equal((await h().request('GET', '/api/v1/machines?q=HW-SELF-1')).body.items.length, 1);
   });
 
+  test('a fleet’s IP pool gives each claimed machine the lowest free address; a full pool fails the claim and changes nothing', async () => {
+    assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'pool' } })).status, 201);
+    assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: '10.9.0.0/33' } }), 'bad_request');
+    assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: 'fd00::/64' } }), 'validation_failed');
+    const set = await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: '10.9.0.7/30' } });
+    assert.equal(set.status, 200, set.text);
+    assert.deepEqual({ cidr: set.body.cidr, size: set.body.size }, { cidr: '10.9.0.4/30', size: 2 });
+    const slots = await allocate(h, 'pool', 3);
+    const a = await claim(h, { fleet: 'pool', otp: slots[0].otp, hwid: 'HW-POOL-1' });
+    const b = await claim(h, { fleet: 'pool', otp: slots[1].otp, hwid: 'HW-POOL-2' });
+    assert.deepEqual([a.body.ip_address, b.body.ip_address], ['10.9.0.5', '10.9.0.6']);
+    assertProblem(await claim(h, { fleet: 'pool', otp: slots[2].otp, hwid: 'HW-POOL-3' }), 'conflict');
+    assert.equal((await h().request('GET', '/api/v1/fleets/pool/slots')).body[2].state, 'unclaimed');
+    assert.equal((await h().request('GET', '/api/v1/machines?q=HW-POOL-3')).body.items.length, 0);
+    assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: '10.9.1.0/24' } }), 'conflict');
+
+    assert.equal((await h().request('POST', `/api/v1/machines/${a.body.machine_id}/transition`, { body: { to: 'retired' } })).status, 200);
+    const c = await claim(h, { fleet: 'pool', otp: slots[2].otp, hwid: 'HW-POOL-3' });
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.body.ip_address, '10.9.0.5', 'the retired machine’s address is taken again');
+    const pool = (await h().request('GET', '/api/v1/fleets/pool/ip-pool')).body;
+    assert.deepEqual(pool.allocations, [
+      { address: '10.9.0.5', machine_id: c.body.machine_id },
+      { address: '10.9.0.6', machine_id: b.body.machine_id },
+    ]);
+    assertProblem(await h().request('GET', '/api/v1/fleets/north/ip-pool'), 'not_found');
+  });
+
   test('a retired machine’s certificate is in the CRL that openssl reads, and its tunnel port is taken again', async () => {
     assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'retire' } })).status, 201);
     const [slot] = await allocate(h, 'retire', 1);

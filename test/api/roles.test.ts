@@ -162,6 +162,13 @@ eachDatabase('Who may call what', (h) => {
       },
     },
     { method: 'GET', path: '/api/v1/ca', least: 'public', build: () => ({ url: '/api/v1/ca' }) },
+    {
+      method: 'PUT',
+      path: '/api/v1/fleets/{id}/ip-pool',
+      least: 'operator',
+      build: () => ({ url: '/api/v1/fleets/fixed/ip-pool', body: { cidr: '10.77.0.0/24' } }),
+    },
+    { method: 'GET', path: '/api/v1/fleets/{id}/ip-pool', least: 'viewer', build: () => ({ url: '/api/v1/fleets/fixed/ip-pool' }) },
     { method: 'GET', path: '/api/v1/enrollment-tokens', least: 'viewer', build: () => ({ url: '/api/v1/enrollment-tokens' }) },
     {
       method: 'POST',

@@ -27,6 +27,8 @@ const protectedOperations = [
   'POST /api/v1/fleets',
   'GET /api/v1/fleets/{id}',
   'GET /api/v1/fleets/{id}/slots',
+  'GET /api/v1/fleets/{id}/ip-pool',
+  'PUT /api/v1/fleets/{id}/ip-pool',
   'POST /api/v1/fleets/{id}/slots',
   'GET /api/v1/machines/{id}/certificates',
   'POST /api/v1/certificates/{serial}/revoke',

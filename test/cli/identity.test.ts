@@ -96,4 +96,12 @@ describe('muster fleet allocate, fleet slots and ca against a real server', () =
     assert.equal(refused.status, 403);
     assert.equal((await cli(['enrollment-token', 'revoke', 'nope'])).code, 3);
   });
+
+  test('fleet ip-pool sets a range and shows who holds which address', async () => {
+    const set = await cli(['fleet', 'ip-pool', 'pis', '10.30.0.0/29']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^range: +10\.30\.0\.0\/29$/m);
+    assert.match(set.stdout, /^allocated: +0 of 6$/m);
+    assert.equal((await cli(['fleet', 'ip-pool', 'pis', '10.30.0.0/40'])).code, 2);
+  });
 });

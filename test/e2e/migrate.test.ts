@@ -14,6 +14,7 @@ const schema = [
   '0006_pi_serial_case',
   '0007_identity',
   '0008_enrollment_tokens',
+  '0009_ip_pools',
 ];
 const latest = schema.at(-1);
 

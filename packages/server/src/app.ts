@@ -47,6 +47,8 @@ import { MachineService } from './modules/machines/service.ts';
 import { countMachinesByState, findMachineRow } from './modules/machines/store.ts';
 import { piRoutes } from './modules/pi/routes.ts';
 import { PiService } from './modules/pi/service.ts';
+import { poolRoutes } from './modules/pools/routes.ts';
+import { PoolService } from './modules/pools/service.ts';
 import { ruleRoutes } from './modules/rules/routes.ts';
 import { RuleService } from './modules/rules/service.ts';
 import { systemRoutes } from './modules/system/routes.ts';
@@ -179,6 +181,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   );
   machineRoutes(app, machines);
   caRoutes(app, ca, { id: async (ref) => (await machines.get(ref)).id, get: (id) => machines.get(id) });
+  poolRoutes(app, new PoolService(transactor));
   const wrongClaims = new FailureLimiter(config.claimFailuresPerMinute, 60_000);
   enrollmentTokenRoutes(
     app,

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import type { Fleet, FleetCreate, FleetSlot, SlotAllocation } from '@muster/contract';
+import type { Fleet, FleetCreate, FleetSlot, IpPool, SlotAllocation } from '@muster/contract';
 import { Command, InvalidArgumentError } from 'commander';
 import { segment } from '../client.ts';
 import { addListOptions, fetchList, type ListOptions, printListing } from '../list.ts';
@@ -120,6 +120,32 @@ export function fleetCommand(): Command {
           ['hostname', 'tunnel port', 'state', 'hwid', 'machine', 'claimed', 'from'],
           slots.map((s) => [s.hostname, s.tunnel_port, s.state, s.hwid, s.machine_id, formatTime(s.claimed_at), s.claimed_from]),
         ),
+      );
+    });
+
+  fleet
+    .command('ip-pool')
+    .description('show the fleet’s IPv4 pool and who holds which address; with CIDR, set it')
+    .argument('<name>', 'fleet name or id')
+    .argument('[cidr]', 'the range to set, e.g. 10.20.0.0/24')
+    .addHelpText(
+      'after',
+      '\nMachines claimed into the fleet take the lowest free address; a retired one gives it back.\n\nExample:\n  muster fleet ip-pool pis 10.20.0.0/24',
+    )
+    .action(async (name: string, cidr: string | undefined, _options: unknown, command: Command) => {
+      const session = await openSession(command);
+      const pool = cidr
+        ? await session.api.put<IpPool>(`${fleetPath(name)}/ip-pool`, { cidr })
+        : await session.api.get<IpPool>(`${fleetPath(name)}/ip-pool`);
+      if (session.json) return printJson(pool);
+      printText(
+        `${renderFields([
+          ['range', pool.cidr],
+          ['allocated', `${pool.allocated} of ${pool.size}`],
+        ])}\n\n${renderTable(
+          ['address', 'machine'],
+          pool.allocations.map((a) => [a.address, a.machine_id]),
+        )}`,
       );
     });
 

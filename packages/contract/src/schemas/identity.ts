@@ -59,6 +59,7 @@ export const ClaimAnswer = Type.Object({
   fleet: Type.String(),
   fleet_seq: Type.Integer(),
   tunnel_port: Type.Integer(),
+  ip_address: Type.Optional(Type.String({ description: 'From the fleet’s IP pool, when it has one' })),
   certificate: Type.Optional(Type.String({ description: 'PEM, issued from the CSR' })),
   ca_chain: Type.Optional(Type.Array(Type.String(), { description: 'PEM, the issuing CA first' })),
   configuration: Type.Object({
@@ -150,7 +151,23 @@ export const TokenClaimAnswer = Type.Object({
   hostname: Type.Union([Type.String(), Type.Null()]),
   fleet: Type.Union([Type.String(), Type.Null()]),
   labels: Type.Record(Type.String(), Type.String()),
+  ip_address: Type.Optional(Type.String({ description: 'From the fleet’s IP pool, when it has one' })),
   certificate: Type.Optional(Type.String()),
   ca_chain: Type.Optional(Type.Array(Type.String())),
 });
 export type TokenClaimAnswer = Static<typeof TokenClaimAnswer>;
+
+export const IpPoolSet = Type.Object(
+  { cidr: Type.String({ pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$', description: 'An IPv4 range, e.g. 10.20.0.0/24' }) },
+  { additionalProperties: false },
+);
+export type IpPoolSet = Static<typeof IpPoolSet>;
+
+export const IpPool = Type.Object({
+  fleet: Type.String(),
+  cidr: Type.String(),
+  size: Type.Integer({ description: 'Host addresses in the range (network and broadcast left out)' }),
+  allocated: Type.Integer(),
+  allocations: Type.Array(Type.Object({ address: Type.String(), machine_id: Type.String() })),
+});
+export type IpPool = Static<typeof IpPool>;

@@ -8,6 +8,7 @@ import type { CaService } from '../ca/service.ts';
 import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
 import { findFleet } from '../fleets/store.ts';
 import { allocateFleetSeq, findMachineIdByIdentifier, insertMachineWithEvent, newMachineRow } from '../machines/store.ts';
+import { PoolService } from '../pools/service.ts';
 import { bindSlot, findSlotByOtp, insertSlots, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
 
 // One-time-password claims (seed 001, docs/identity.md): an operator allocates slots to a fleet, each with a
@@ -140,6 +141,8 @@ export class ClaimService {
           tunnel_port: slot.tunnel_port,
           configuration: { server: this.#settings.publicUrl, hostname: slot.hostname, fleet: slot.fleet, tunnel_port: slot.tunnel_port },
         };
+        const ip = await PoolService.allocateInTx(tx, slot.fleet_id, row.id);
+        if (ip) answer.ip_address = ip;
         if (input.csr) {
           const certificate = await this.#ca.issueInTx(tx, row.id, input.csr, slot.hostname, 'device', source);
           answer.certificate = certificate.certificate;

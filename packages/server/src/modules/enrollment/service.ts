@@ -24,6 +24,7 @@ import {
   newMachineRow,
   replaceLabels,
 } from '../machines/store.ts';
+import { PoolService } from '../pools/service.ts';
 import {
   decideClaim,
   findClaimByHwid,
@@ -211,6 +212,8 @@ export class EnrollmentService {
     const labels = await labelsOf(tx, claim.machine_id);
     const fleet = machine.fleet_id ? ((await findFleet(tx.db, machine.fleet_id))?.name ?? null) : null;
     const answer: TokenClaimAnswer = { status: 'approved', machine_id: machine.id, hostname: machine.hostname || null, fleet, labels };
+    const ip = machine.fleet_id ? await PoolService.allocateInTx(tx, machine.fleet_id, machine.id) : null;
+    if (ip) answer.ip_address = ip;
     if (claim.csr) {
       const certificate = await this.#ca.issueInTx(tx, machine.id, claim.csr, machine.hostname || machine.id, actor, claim.source);
       answer.certificate = certificate.certificate;

@@ -77,6 +77,9 @@ export async function transitionInTx(tx: Tx, row: MachineRow, to: MachineState, 
     if (released.tunnelPorts.length) {
       await tx.emit({ type: 'machine.tunnel_port_released', machineId: row.id, actor, data: { tunnel_ports: released.tunnelPorts } });
     }
+    if (released.addresses.length) {
+      await tx.emit({ type: 'machine.ip_address_released', machineId: row.id, actor, data: { addresses: released.addresses } });
+    }
   }
   return { ...row, ...changes };
 }

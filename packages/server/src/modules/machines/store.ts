@@ -300,15 +300,15 @@ export async function countMachinesByState(db: Kysely<Database>): Promise<Record
 }
 
 /**
- * On retirement: revokes the machine's certificates that are not revoked yet and frees the tunnel port of its
- * fleet slot (the slot stays, released, as history). Returns what it revoked and freed.
+ * On retirement: revokes the machine's certificates that are not revoked yet, frees the tunnel port of its fleet
+ * slot (the slot stays, released, as history) and its pool address. Returns what it revoked and freed.
  */
 export async function releaseCredentials(
   db: Kysely<Database>,
   machineId: string,
   at: string,
   reason: string,
-): Promise<{ revoked: string[]; tunnelPorts: number[] }> {
+): Promise<{ revoked: string[]; tunnelPorts: number[]; addresses: string[] }> {
   const certificates = await db
     .selectFrom('certificates')
     .select('serial')
@@ -332,5 +332,11 @@ export async function releaseCredentials(
   if (slots.length) {
     await db.updateTable('fleet_slots').set({ tunnel_port: null, released_at: at }).where('machine_id', '=', machineId).execute();
   }
-  return { revoked: certificates.map((c) => c.serial), tunnelPorts: slots.map((s) => Number(s.tunnel_port)) };
+  const addresses = await db.selectFrom('ip_allocations').select('address').where('machine_id', '=', machineId).execute();
+  if (addresses.length) await db.deleteFrom('ip_allocations').where('machine_id', '=', machineId).execute();
+  return {
+    revoked: certificates.map((c) => c.serial),
+    tunnelPorts: slots.map((s) => Number(s.tunnel_port)),
+    addresses: addresses.map((a) => a.address),
+  };
 }

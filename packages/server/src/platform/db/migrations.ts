@@ -453,6 +453,31 @@ function enrollmentTokens(): Migration {
   };
 }
 
+/** IP pools (docs/identity.md): one IPv4 range per fleet, and the address each claimed machine took from it. */
+function ipPools(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('fleet_ip_pools')
+        .addColumn('fleet_id', 'text', (c) => c.primaryKey().references('fleets.id'))
+        .addColumn('cidr', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('ip_allocations')
+        .addColumn('fleet_id', 'text', (c) => c.notNull())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('machine_id', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ip_allocations_pk', ['fleet_id', 'address'])
+        .execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: async () => ({
@@ -464,6 +489,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0006_pi_serial_case': piSerialCase(),
       '0007_identity': identity(),
       '0008_enrollment_tokens': enrollmentTokens(),
+      '0009_ip_pools': ipPools(),
     }),
   };
 }

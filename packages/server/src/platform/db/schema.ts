@@ -274,6 +274,8 @@ export interface Database {
   certificates: CertificateRow;
   enrollment_tokens: EnrollmentTokenRow;
   token_claims: TokenClaimRow;
+  fleet_ip_pools: { fleet_id: string; cidr: string; created_at: string };
+  ip_allocations: { fleet_id: string; address: string; machine_id: string; created_at: string };
   machines: MachineRow;
   machine_labels: MachineLabelRow;
   identifiers: IdentifierRow;
