@@ -1,31 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { test } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
 import { createMuster } from '../../packages/server/src/app.ts';
-import { eachDatabase, type Harness, testConfig } from '../support/harness.ts';
-import { testTool } from '../tools/list.ts';
+import { databaseKinds } from '../support/databases.ts';
+import { deviceKeys, openssl } from '../support/device-keys.ts';
+import { eachDatabase, type Harness, startHarness, testConfig } from '../support/harness.ts';
 import { assertProblem } from './assertions.ts';
 
 // Seed 001 in muster (docs/identity.md): slots allocated to a fleet with one-time passwords, claimed once by one
 // hardware id, with a certificate from muster's CA, checked with the openssl CLI.
 
-const work = mkdtempSync(join(tmpdir(), 'muster-claims-'));
-const openssl = (...args: string[]) =>
-  execFileSync(testTool('openssl').path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-/** A device's own key and CSR, made with openssl; the subject is the device's to choose, and muster ignores it. */
-function deviceCsr(name: string, keyArgs = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']): string {
-  const key = join(work, `${name}.key`);
-  const csr = join(work, `${name}.csr`);
-  openssl('req', '-new', ...keyArgs, '-nodes', '-keyout', key, '-subj', '/CN=admin/O=not-muster', '-out', csr);
-  return readFileSync(csr, 'utf8');
-}
+const keys = deviceKeys('claims');
+/** A device's own key and CSR; the subject is the device's to choose, and muster ignores it. */
+const deviceCsr = (name: string, keyArgs?: string[]) => keys.csr(name, keyArgs);
 
 function writeFile(name: string, text: string): string {
-  const path = join(work, name);
+  const path = keys.file(name);
   writeFileSync(path, text);
   return path;
 }
@@ -98,7 +88,7 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
     assert.match(text, /TLS Web Client Authentication/);
     assert.equal(
       openssl('x509', '-in', certFile, '-noout', '-pubkey'),
-      openssl('pkey', '-in', join(work, 'dev-a.key'), '-pubout'),
+      openssl('pkey', '-in', keys.file('dev-a.key'), '-pubout'),
       'the certificate holds the device’s own public key',
     );
     const fingerprint = openssl('x509', '-in', caFile, '-noout', '-fingerprint', '-sha256').trim().split('=')[1];
@@ -286,31 +276,45 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
     assert.match(openssl('crl', '-in', crlFile, '-noout', '-text').toLowerCase(), new RegExp(cert.serial.replace(/^0+/, '').slice(0, 12)));
     assertProblem(await h().request('POST', '/api/v1/certificates/abcdef/revoke', { body: {} }), 'not_found');
   });
-
-  test('two servers on one database: 400 devices race for 40 passwords through both, and 40 are bound', async (t) => {
-    if (h().kind !== 'postgres') return t.skip('replicas share PostgreSQL');
-    const second = await createMuster(testConfig(h().database));
-    try {
-      assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'twin' } })).status, 201);
-      const slots = await allocate(h, 'twin', 40);
-      const results = await Promise.all(
-        Array.from({ length: 400 }, async (_, i) => {
-          const body = { fleet: 'twin', otp: slots[i % 40].otp, hwid: `HW-TWIN-${i}` };
-          if (i % 2 === 0) return claim(h, body);
-          const res = await second.app.inject({ method: 'POST', url: '/api/v1/claims/otp', payload: body });
-          return { status: res.statusCode, body: res.json() };
-        }),
-      );
-      assert.equal(results.filter((r) => r.status === 201).length, 40);
-      const odd = results.filter((r) => r.status !== 201 && r.status !== 409);
-      assert.deepEqual(odd, []);
-      const bound = (await h().request('GET', '/api/v1/fleets/twin/slots')).body;
-      assert.equal(new Set(bound.map((s: { hwid: string }) => s.hwid)).size, 40);
-      // Both made the same CA: one key, one certificate.
-      const ca2 = await second.app.inject({ method: 'GET', url: '/api/v1/ca' });
-      assert.equal(ca2.json().fingerprint_sha256, (await h().request('GET', '/api/v1/ca', { token: null })).body.fingerprint_sha256);
-    } finally {
-      await second.close();
-    }
-  });
 });
+
+// Replicas share PostgreSQL only (SQLite has one server), so this suite runs where PostgreSQL does: always in CI.
+if (databaseKinds.includes('postgres')) {
+  describe('One-time-password claims through two servers on one PostgreSQL', () => {
+    let harness: Harness;
+    const h = () => harness;
+    before(async () => {
+      harness = await startHarness('postgres');
+    });
+    after(async () => {
+      await harness?.muster.close();
+      await harness?.database.drop();
+    });
+
+    test('two servers on one database: 400 devices race for 40 passwords through both, and 40 are bound', async () => {
+      const second = await createMuster(testConfig(h().database));
+      try {
+        assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'twin' } })).status, 201);
+        const slots = await allocate(h, 'twin', 40);
+        const results = await Promise.all(
+          Array.from({ length: 400 }, async (_, i) => {
+            const body = { fleet: 'twin', otp: slots[i % 40].otp, hwid: `HW-TWIN-${i}` };
+            if (i % 2 === 0) return claim(h, body);
+            const res = await second.app.inject({ method: 'POST', url: '/api/v1/claims/otp', payload: body });
+            return { status: res.statusCode, body: res.json() };
+          }),
+        );
+        assert.equal(results.filter((r) => r.status === 201).length, 40);
+        const odd = results.filter((r) => r.status !== 201 && r.status !== 409);
+        assert.deepEqual(odd, []);
+        const bound = (await h().request('GET', '/api/v1/fleets/twin/slots')).body;
+        assert.equal(new Set(bound.map((s: { hwid: string }) => s.hwid)).size, 40);
+        // Both made the same CA: one key, one certificate.
+        const ca2 = await second.app.inject({ method: 'GET', url: '/api/v1/ca' });
+        assert.equal(ca2.json().fingerprint_sha256, (await h().request('GET', '/api/v1/ca', { token: null })).body.fingerprint_sha256);
+      } finally {
+        await second.close();
+      }
+    });
+  });
+}

@@ -1,39 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { deviceKeys, openssl } from '../support/device-keys.ts';
 import { eachDatabase, type Harness } from '../support/harness.ts';
-import { testTool } from '../tools/list.ts';
 import { assertProblem } from './assertions.ts';
 
 // Enrollment tokens and approval (docs/identity.md): a token bound to a fleet and labels, limited in uses and time,
 // revocable, shown once; claims with it enrolled at once or held for an operator.
 
-const work = mkdtempSync(join(tmpdir(), 'muster-tokens-'));
-function csr(name: string): string {
-  execFileSync(
-    testTool('openssl').path,
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      join(work, `${name}.key`),
-      '-subj',
-      '/CN=x',
-      '-out',
-      join(work, `${name}.csr`),
-    ],
-    { stdio: 'ignore' },
-  );
-  return readFileSync(join(work, `${name}.csr`), 'utf8');
-}
+const keys = deviceKeys('tokens');
+const csr = (name: string) => keys.csr(name);
 
 const claim = (h: () => Harness, body: Record<string, unknown>, remoteAddress = '192.0.2.40') =>
   h().request('POST', '/api/v1/claims/token', { token: null, body, remoteAddress });
@@ -57,12 +33,9 @@ eachDatabase('Enrollment tokens: /api/v1/enrollment-tokens and /api/v1/claims/to
       { status: first.body.status, hostname: first.body.hostname, fleet: first.body.fleet, labels: first.body.labels },
       { status: 'approved', hostname: 'edge-1', fleet: 'edge', labels: { site: 'oslo' } },
     );
-    writeFileSync(join(work, 'ca.pem'), first.body.ca_chain[0]);
-    writeFileSync(join(work, 't1.pem'), first.body.certificate);
-    assert.match(
-      execFileSync(testTool('openssl').path, ['verify', '-CAfile', join(work, 'ca.pem'), join(work, 't1.pem')], { encoding: 'utf8' }),
-      /OK/,
-    );
+    writeFileSync(keys.file('ca.pem'), first.body.ca_chain[0]);
+    writeFileSync(keys.file('t1.pem'), first.body.certificate);
+    assert.match(openssl('verify', '-CAfile', keys.file('ca.pem'), keys.file('t1.pem')), /OK/);
     const again = await claim(h, { token: created.body.token, hwid: 'HW-TOK-1' });
     assert.equal(again.status, 200);
     assert.deepEqual(again.body, first.body);
@@ -135,5 +108,16 @@ eachDatabase('Enrollment tokens: /api/v1/enrollment-tokens and /api/v1/claims/to
     assertProblem(await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: 'dup' } }), 'already_exists');
     assertProblem(await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: 'x', fleet: 'nowhere' } }), 'not_found');
     assertProblem(await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: 'x', expires_in: 'soon' } }), 'validation_failed');
+  });
+
+  test('guessing tokens from one address is throttled after 10 wrong tries a minute; another address still claims', async () => {
+    const real = (await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: 'guessed', approval: 'auto' } })).body.token;
+    for (let i = 0; i < 10; i++)
+      assertProblem(await claim(h, { token: `mse_guess${i}`, hwid: 'HW-GUESS' }, '198.51.100.77'), 'invalid_claim');
+    const throttled = await claim(h, { token: real, hwid: 'HW-GUESS' }, '198.51.100.77');
+    assertProblem(throttled, 'rate_limited');
+    assert.ok(Number(throttled.headers['retry-after']) > 0);
+    assert.equal((await h().request('GET', '/api/v1/machines?q=HW-GUESS')).body.items.length, 0, 'the throttled claim made nothing');
+    assert.equal((await claim(h, { token: real, hwid: 'HW-GUESS' }, '198.51.100.78')).status, 201);
   });
 });

@@ -1,39 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadConfig } from '../../packages/server/src/config.ts';
+import { deviceKeys, openssl } from '../support/device-keys.ts';
 import { eachDatabase } from '../support/harness.ts';
 import { testTool } from '../tools/list.ts';
 
 // Mutual TLS on --tls-listen (docs/identity.md): a device holding a muster certificate reaches the device routes
 // with curl; one without, or with a certificate of another CA, or a revoked one, is refused.
 
-const work = mkdtempSync(join(tmpdir(), 'muster-mtls-'));
-const file = (name: string) => join(work, name);
-const openssl = (...args: string[]) =>
-  execFileSync(testTool('openssl').path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-function newKeyAndCsr(name: string): string {
-  openssl(
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    file(`${name}.key`),
-    '-subj',
-    '/CN=device',
-    '-out',
-    file(`${name}.csr`),
-  );
-  return readFileSync(file(`${name}.csr`), 'utf8');
-}
+const keys = deviceKeys('mtls');
+const file = keys.file;
+const newKeyAndCsr = (name: string) => keys.csr(name);
 
 /** curl as a device would run it: trusting muster's CA, with its certificate and key when given. */
 async function curl(
