@@ -54,7 +54,7 @@ eachDatabase('Enrollment tokens: /api/v1/enrollment-tokens and /api/v1/claims/to
 
   test('a manual token holds the device pending until an operator approves or rejects it', async () => {
     const created = await h().request('POST', '/api/v1/enrollment-tokens', { body: { name: 'lab-image' } });
-    assert.equal(created.body.approval, 'manual');
+    assert.equal(created.body.approval, 'rules', 'the default: no rule approves it, so it waits');
     const token = created.body.token;
     const pending = await claim(h, { token, hwid: 'HW-PEND-1', csr: csr('p1') });
     assert.equal(pending.status, 201);

@@ -58,6 +58,11 @@ eachDatabase('Who may call what', (h) => {
     await h().request('PUT', `/api/v1/rules/${name}`, { body: { action: 'ignore', serial_pattern: 'fffe*' } });
     return name;
   };
+  const newProfile = async () => {
+    const name = `profile${unique()}`;
+    await h().request('PUT', `/api/v1/profiles/${name}`, { body: { spec: { hostname: 'p-{{ serial }}' } } });
+    return name;
+  };
   const newGroup = async () => (await h().request('POST', '/api/v1/groups', { body: { name: `doomed${unique()}` } })).body.id as string;
   const newArtifact = async () =>
     (await h().muster.artifacts.addStream('user:admin', Readable.from([Buffer.from(`artifact ${unique()}`)]))).artifact.sha256;
@@ -349,6 +354,57 @@ eachDatabase('Who may call what', (h) => {
       build: () => ({ url: `/api/v1/rules/made${unique()}`, body: { action: 'ignore', serial_pattern: 'ffff*' } }),
     },
     { method: 'DELETE', path: '/api/v1/rules/{name}', least: 'operator', build: async () => ({ url: `/api/v1/rules/${await newRule()}` }) },
+    { method: 'GET', path: '/api/v1/schemas/profile', least: 'viewer', build: () => ({ url: '/api/v1/schemas/profile' }) },
+    { method: 'GET', path: '/api/v1/profiles', least: 'viewer', build: () => ({ url: '/api/v1/profiles' }) },
+    {
+      method: 'GET',
+      path: '/api/v1/profiles/{name}',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/profiles/${await newProfile()}` }),
+    },
+    {
+      method: 'PUT',
+      path: '/api/v1/profiles/{name}',
+      least: 'operator',
+      build: () => ({ url: `/api/v1/profiles/made${unique()}`, body: { spec: { description: 'roles' } } }),
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/profiles/{name}',
+      least: 'operator',
+      build: async () => ({ url: `/api/v1/profiles/${await newProfile()}` }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/profiles/{name}/versions',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/profiles/${await newProfile()}/versions` }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/profiles/{name}/versions/{version}',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/profiles/${await newProfile()}/versions/1` }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/profiles/{name}/rollback',
+      least: 'operator',
+      build: async () => ({ url: `/api/v1/profiles/${await newProfile()}/rollback`, body: { version: 1 } }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/profiles/{name}/rollout',
+      least: 'operator',
+      build: async () => ({ url: `/api/v1/profiles/${await newProfile()}/rollout`, body: { dry_run: true } }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/machines/{id}/explain',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/machines/${await newMachine()}/explain` }),
+    },
+    { method: 'POST', path: '/api/v1/explain', least: 'viewer', build: () => ({ url: '/api/v1/explain', body: { facts: { a: 1 } } }) },
     { method: 'GET', path: '/api/v1/pi/trees', least: 'viewer', build: () => ({ url: '/api/v1/pi/trees' }) },
     { method: 'GET', path: '/api/v1/pi/machines', least: 'viewer', build: () => ({ url: '/api/v1/pi/machines' }) },
     {

@@ -17,6 +17,8 @@ const machine: Machine = {
   mac_address: '00:11:22:33:44:55',
   fleet: 'pis',
   fleet_seq: 1,
+  profile: null,
+  profile_version: null,
   labels: { rack: 'r12', os: 'nixos' },
   identifiers: [
     { kind: 'serial', value: 'AZJN-0042' },

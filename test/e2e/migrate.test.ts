@@ -15,6 +15,7 @@ const schema = [
   '0007_identity',
   '0008_enrollment_tokens',
   '0009_ip_pools',
+  '0010_profiles',
 ];
 const latest = schema.at(-1);
 

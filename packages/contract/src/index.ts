@@ -12,4 +12,5 @@ export * from './schemas/group.ts';
 export * from './schemas/identity.ts';
 export * from './schemas/job.ts';
 export * from './schemas/machine.ts';
+export * from './schemas/profile.ts';
 export * from './schemas/user.ts';

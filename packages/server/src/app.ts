@@ -49,6 +49,9 @@ import { piRoutes } from './modules/pi/routes.ts';
 import { PiService } from './modules/pi/service.ts';
 import { poolRoutes } from './modules/pools/routes.ts';
 import { PoolService } from './modules/pools/service.ts';
+import { ExplainService } from './modules/profiles/explain.ts';
+import { explainRoutes, profileRoutes } from './modules/profiles/routes.ts';
+import { ProfileService } from './modules/profiles/service.ts';
 import { ruleRoutes } from './modules/rules/routes.ts';
 import { RuleService } from './modules/rules/service.ts';
 import { systemRoutes } from './modules/system/routes.ts';
@@ -175,7 +178,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   tokenRoutes(app, tokens);
   enrollRoutes(
     app,
-    new EnrollService(transactor, { facts: { ...defaultFactsBound, maxBytes: config.factsMaxBytes }, discoveries }),
+    new EnrollService(transactor, { facts: { ...defaultFactsBound, maxBytes: config.factsMaxBytes }, discoveries }, rules),
     metrics,
     new SourceLimiter({ ratePerMinute: config.enrollRatePerMinute, burst: config.enrollRatePerMinute }),
   );
@@ -185,17 +188,23 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const wrongClaims = new FailureLimiter(config.claimFailuresPerMinute, 60_000);
   enrollmentTokenRoutes(
     app,
-    new EnrollmentService(transactor, ca, { ...defaultFactsBound, maxBytes: config.factsMaxBytes }),
+    new EnrollmentService(transactor, ca, { ...defaultFactsBound, maxBytes: config.factsMaxBytes }, rules, keyring, config.publicUrl),
     wrongClaims,
     async (ref) => (await machines.get(ref)).id,
   );
   claimRoutes(
     app,
-    new ClaimService(transactor, ca, {
-      tunnelPorts: config.tunnelPorts,
-      publicUrl: config.publicUrl,
-      facts: { ...defaultFactsBound, maxBytes: config.factsMaxBytes },
-    }),
+    new ClaimService(
+      transactor,
+      ca,
+      {
+        tunnelPorts: config.tunnelPorts,
+        publicUrl: config.publicUrl,
+        facts: { ...defaultFactsBound, maxBytes: config.factsMaxBytes },
+      },
+      rules,
+      keyring,
+    ),
     wrongClaims,
   );
   buildRoutes(app, builds);
@@ -205,6 +214,8 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   jobRoutes(app, jobs);
   eventRoutes(app, events, bus);
   ruleRoutes(app, rules);
+  profileRoutes(app, new ProfileService(transactor));
+  explainRoutes(app, new ExplainService(transactor), async (ref) => (await machines.get(ref)).id);
   piRoutes(app, pi);
   piBootRoutes(app, piBoot);
   bootRoutes(app, timeline, scripts);

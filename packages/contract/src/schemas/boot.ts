@@ -16,7 +16,8 @@ export const PiSerial = Type.String({
 
 export const bootDoors = ['pi', 'ipxe', 'tftp', 'http'] as const;
 export type BootDoor = (typeof bootDoors)[number];
-export const ruleDoors = ['any', 'pi', 'ipxe'] as const;
+export const ruleDoors = ['any', 'pi', 'ipxe', 'enroll', 'claim'] as const;
+export const ruleApprovals = ['auto', 'pending'] as const;
 export const ruleActions = ['discover', 'ignore', 'refuse'] as const;
 export type RuleAction = (typeof ruleActions)[number];
 
@@ -85,6 +86,13 @@ export const Rule = Type.Object({
   action: Type.Enum(ruleActions, { description: 'discover: create the machine; ignore: answer not-found; refuse: answer an error' }),
   pi_tree: Type.Union([Type.String(), Type.Null()]),
   labels: Labels,
+  facts: Type.Record(Type.String(), Type.String(), { description: 'Fact path → glob, or a comparison such as >=8' }),
+  match_labels: Type.Record(Type.String(), Type.String(), {
+    description: "Label → glob, on the labels the door gives (an enrollment token's)",
+  }),
+  fleet: Type.Union([Type.String(), Type.Null()], { description: 'Fleet the machine joins' }),
+  profile: Type.Union([Type.String(), Type.Null()], { description: 'Profile the machine gets' }),
+  approval: Type.Union([Type.Enum(ruleApprovals), Type.Null()], { description: 'Claims: approved at once, or held for an operator' }),
   created_at: Timestamp,
   updated_at: Timestamp,
 });
@@ -99,6 +107,26 @@ export const RulePut = Type.Object(
     action: Type.Enum(ruleActions),
     pi_tree: Type.Optional(Type.Union([BootName, Type.Null()])),
     labels: Type.Optional(Labels),
+    facts: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}(\\.[A-Za-z0-9_-]{1,64}){0,7}$' }),
+        PlainText({ minLength: 1, maxLength: 128 }),
+        {
+          maxProperties: 16,
+          additionalProperties: false,
+          description: 'Fact path (cpu.architecture) → glob (aarch64, Jetson*) or comparison (>=8)',
+        },
+      ),
+    ),
+    match_labels: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), PlainText({ minLength: 1, maxLength: 128 }), {
+        maxProperties: 16,
+        additionalProperties: false,
+      }),
+    ),
+    fleet: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+    profile: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+    approval: Type.Optional(Type.Union([Type.Enum(ruleApprovals), Type.Null()])),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,7 @@
 import { type Static, Type } from 'typebox';
 import { Labels, NullableTimestamp, PlainText, Timestamp } from './common.ts';
 import { Facts } from './machine.ts';
+import { RenderedFile } from './profile.ts';
 
 // Identity (docs/identity.md): fleet slots claimed with one-time passwords, and certificates from muster's CA.
 
@@ -53,6 +54,14 @@ export const OtpClaim = Type.Object(
 );
 export type OtpClaim = Static<typeof OtpClaim>;
 
+/** What a device's profile gives it (docs/profiles.md): the version, the rendered files and what the agent runs. */
+export const DeviceConfiguration = Type.Object({
+  profile: Type.Optional(Type.Object({ name: Type.String(), version: Type.Integer() })),
+  files: Type.Optional(Type.Array(RenderedFile)),
+  agent: Type.Optional(Type.Object({ commands: Type.Array(Type.String()), services: Type.Array(Type.String()) })),
+});
+export type DeviceConfiguration = Static<typeof DeviceConfiguration>;
+
 export const ClaimAnswer = Type.Object({
   machine_id: Type.String(),
   hostname: Type.String(),
@@ -67,6 +76,7 @@ export const ClaimAnswer = Type.Object({
     hostname: Type.String(),
     fleet: Type.String(),
     tunnel_port: Type.Integer(),
+    ...DeviceConfiguration.properties,
   }),
 });
 export type ClaimAnswer = Static<typeof ClaimAnswer>;
@@ -103,8 +113,12 @@ export const EnrollmentTokenCreate = Type.Object(
     name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
     fleet: Type.Optional(PlainText({ minLength: 1, maxLength: 64, description: 'Machines claimed with it join this fleet' })),
     labels: Type.Optional(Labels),
+    profile: Type.Optional(PlainText({ minLength: 1, maxLength: 64, description: 'Machines claimed with it get this profile' })),
     approval: Type.Optional(
-      Type.Union([Type.Literal('auto'), Type.Literal('manual')], { description: 'manual: claims wait for an operator' }),
+      Type.Union([Type.Literal('auto'), Type.Literal('manual'), Type.Literal('rules')], {
+        description:
+          'manual: claims wait for an operator; auto: approved unless a rule says pending; rules (default): the matching rule decides, pending when none does',
+      }),
     ),
     max_uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     expires_in: Type.Optional(Type.String({ pattern: '^[0-9]+[smhd]$', description: 'e.g. 7d' })),
@@ -118,7 +132,8 @@ export const EnrollmentToken = Type.Object({
   name: Type.String(),
   fleet: Type.Union([Type.String(), Type.Null()]),
   labels: Type.Record(Type.String(), Type.String()),
-  approval: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
+  profile: Type.Union([Type.String(), Type.Null()]),
+  approval: Type.Union([Type.Literal('auto'), Type.Literal('manual'), Type.Literal('rules')]),
   max_uses: Type.Union([Type.Integer(), Type.Null()]),
   uses: Type.Integer(),
   expires_at: NullableTimestamp,
@@ -154,6 +169,7 @@ export const TokenClaimAnswer = Type.Object({
   ip_address: Type.Optional(Type.String({ description: 'From the fleet’s IP pool, when it has one' })),
   certificate: Type.Optional(Type.String()),
   ca_chain: Type.Optional(Type.Array(Type.String())),
+  configuration: Type.Optional(Type.Intersect([Type.Object({ server: Type.String() }), DeviceConfiguration])),
 });
 export type TokenClaimAnswer = Static<typeof TokenClaimAnswer>;
 

@@ -24,6 +24,8 @@ export const Machine = Type.Object({
   mac_address: Type.Union([Type.String(), Type.Null()]),
   fleet: Type.Union([Type.String(), Type.Null()], { description: 'Fleet name' }),
   fleet_seq: Type.Union([Type.Integer(), Type.Null()], { description: 'Number within the fleet, never reused' }),
+  profile: Type.Union([Type.String(), Type.Null()], { description: 'Profile name' }),
+  profile_version: Type.Union([Type.Integer(), Type.Null()], { description: 'The version of the profile the machine got' }),
   labels: Labels,
   identifiers: Type.Array(IdentifierSchema),
   hardware: Facts,

@@ -6,7 +6,8 @@ import {
   newMachineRow,
   replaceLabels,
 } from '../../modules/machines/store.ts';
-import type { BootClaim } from '../../modules/rules/match.ts';
+import { placedColumns, placementFor } from '../../modules/profiles/placement.ts';
+import type { Arrival } from '../../modules/rules/match.ts';
 import type { RuleService } from '../../modules/rules/service.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
@@ -21,7 +22,7 @@ export type Identification =
   | { kind: 'throttled'; retryAfter: number };
 
 export interface BootArrival {
-  claim: BootClaim;
+  claim: Arrival;
   identifiers: Identifier[];
   client: string;
 }
@@ -61,7 +62,7 @@ export class BootDiscovery {
   }
 
   /** The rule for a claim, whatever the machine: trees and scripts fall back to it. */
-  ruleFor(claim: BootClaim): Promise<Rule | null> {
+  ruleFor(claim: Arrival): Promise<Rule | null> {
     return this.#rules.select(claim);
   }
 
@@ -119,16 +120,31 @@ export class BootDiscovery {
         const machine = (await findMachineRow(tx.db, owners[0].machine_id)) as MachineRow;
         return { kind: 'machine', machine, created: false, rule: null };
       }
-      const machine = newMachineRow(arrival.identifiers, { state: 'discovered', pi_tree: placement.piTree, last_seen_at: now() });
+      const placed = await placementFor(tx, placement.rule);
+      if (placement.piTree) placed.piTree = placement.piTree;
+      Object.assign(placed.labels, placement.labels);
+      let machine = newMachineRow(arrival.identifiers, { state: 'discovered', last_seen_at: now() });
+      const { columns, hostnameError } = await placedColumns(tx, machine, placed);
+      machine = { ...machine, ...columns };
       const rule = placement.rule?.name ?? null;
       await insertMachineWithEvent(tx, machine, arrival.identifiers, {
         type: 'machine.discovered',
         machineId: machine.id,
         actor: placement.actor,
         reason: rule ? `rule ${rule}` : 'provisioned by hand',
-        data: { door: arrival.claim.door, client: arrival.client, identifiers: arrival.identifiers, rule, pi_tree: placement.piTree },
+        data: {
+          door: arrival.claim.door,
+          client: arrival.client,
+          identifiers: arrival.identifiers,
+          rule,
+          pi_tree: machine.pi_tree,
+          fleet: placed.fleet?.name ?? null,
+          profile: machine.profile,
+          profile_version: machine.profile_version,
+          ...(hostnameError ? { hostname_error: hostnameError } : {}),
+        },
       });
-      if (Object.keys(placement.labels).length > 0) await replaceLabels(tx.db, machine.id, placement.labels);
+      if (Object.keys(placed.labels).length > 0) await replaceLabels(tx.db, machine.id, placed.labels);
       return { kind: 'machine', machine, created: true, rule: placement.rule };
     });
   }

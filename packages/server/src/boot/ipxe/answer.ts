@@ -2,6 +2,7 @@ import { type Identifier, type IdentifierKind, type IpxeParams, ipxeSettings, Mu
 import { allNames } from '../../modules/artifacts/store.ts';
 import { normalizeAll, transitionInTx } from '../../modules/machines/service.ts';
 import { loadMachines, updateMachineRow } from '../../modules/machines/store.ts';
+import { findVersion } from '../../modules/profiles/store.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { renderTemplate } from '../../platform/templates/render.ts';
@@ -77,7 +78,10 @@ export class IpxeService {
     }
     const mac = identifiers.find((i) => i.kind === 'mac')?.value;
     const serial = identifiers.find((i) => i.kind === 'serial')?.value;
-    const arrival: BootArrival = { claim: { door: 'ipxe', serial, mac }, identifiers, client };
+    const facts = Object.fromEntries(
+      (['manufacturer', 'product', 'buildarch', 'platform'] as const).flatMap((k) => (given(params[k]) ? [[k, params[k]]] : [])),
+    );
+    const arrival: BootArrival = { claim: { door: 'ipxe', serial, mac, facts: { ipxe: facts } }, identifiers, client };
     const found = await this.#discovery.identify(arrival, { discoverUnmatched: true });
     if (found.kind === 'refused')
       return { status: 403, script: script([`echo muster: rule ${found.rule.name} refuses this machine`, 'exit']), machineId: null };
@@ -89,12 +93,17 @@ export class IpxeService {
         retryAfter: found.retryAfter,
       };
     if (found.kind === 'ignored' || found.kind === 'unmatched') return { status: 404, script: script(['exit']), machineId: null };
-    const facts = Object.fromEntries(
-      (['manufacturer', 'product', 'buildarch', 'platform'] as const).flatMap((k) => (given(params[k]) ? [[k, params[k]]] : [])),
-    );
     const machine = await this.#seen(found.machine, facts);
-    const render = async (name: 'registration' | 'ready') =>
-      (await renderTemplate(name, (await this.#scripts.get(name)).body, await this.#context(machine, baseUrl))).toString();
+    const render = async (name: 'registration' | 'ready') => {
+      // A ready machine boots its profile's iPXE script (the version it got) when the profile has one.
+      const profile =
+        name === 'ready' && machine.profile !== null && machine.profile_version !== null
+          ? await findVersion(this.#tx.db, machine.profile, machine.profile_version)
+          : null;
+      const body = profile?.spec.boot?.ipxe ?? (await this.#scripts.get(name)).body;
+      const label = profile?.spec.boot?.ipxe ? `profile ${profile.name} v${profile.version} boot.ipxe` : name;
+      return (await renderTemplate(label, body, await this.#context(machine, baseUrl))).toString();
+    };
     switch (machine.state) {
       case 'discovered':
       case 'enrolled':

@@ -1,5 +1,6 @@
 import { type ClaimAnswer, type FleetSlot, MusterError, normalizeIdentifier, type OtpClaim, type SlotAllocation } from '@muster/contract';
 import { newId, now } from '../../platform/crypto/ids.ts';
+import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { randomCode, sha256Hex } from '../../platform/crypto/secrets.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
 import type { FleetSlotRow } from '../../platform/db/schema.ts';
@@ -7,8 +8,19 @@ import { isUniqueViolation, type Transactor } from '../../platform/db/transact.t
 import type { CaService } from '../ca/service.ts';
 import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
 import { findFleet } from '../fleets/store.ts';
-import { allocateFleetSeq, findMachineIdByIdentifier, insertMachineWithEvent, newMachineRow } from '../machines/store.ts';
+import {
+  allocateFleetSeq,
+  findMachineIdByIdentifier,
+  findMachineRow,
+  insertMachineWithEvent,
+  labelsOfMachine,
+  newMachineRow,
+  replaceLabels,
+} from '../machines/store.ts';
 import { PoolService } from '../pools/service.ts';
+import { deviceConfiguration, renderForMachine, storableAnswer } from '../profiles/machine.ts';
+import { placedColumns, placementFor } from '../profiles/placement.ts';
+import type { RuleService } from '../rules/service.ts';
 import { bindSlot, findSlotByOtp, insertSlots, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
 
 // One-time-password claims (seed 001, docs/identity.md): an operator allocates slots to a fleet, each with a
@@ -31,10 +43,25 @@ export class ClaimService {
   readonly #ca: CaService;
   readonly #settings: ClaimSettings;
 
-  constructor(tx: Transactor, ca: CaService, settings: ClaimSettings) {
+  readonly #rules: RuleService;
+  readonly #keyring: Keyring;
+
+  constructor(tx: Transactor, ca: CaService, settings: ClaimSettings, rules: RuleService, keyring: Keyring) {
     this.#tx = tx;
     this.#ca = ca;
     this.#settings = settings;
+    this.#rules = rules;
+    this.#keyring = keyring;
+  }
+
+  /** A kept answer with its profile's files rendered again: they may hold the machine secret, so are never kept. */
+  async #withFiles(answer: ClaimAnswer): Promise<ClaimAnswer> {
+    if (!answer.configuration.profile) return answer;
+    const row = await findMachineRow(this.#tx.db, answer.machine_id);
+    if (!row) return answer;
+    const labels = Object.fromEntries((await labelsOfMachine(this.#tx.db, row.id)).map((l) => [l.key, l.value]));
+    const made = await renderForMachine(this.#tx, this.#keyring, row, labels, { redact: false });
+    return made ? { ...answer, configuration: { ...answer.configuration, files: made.rendered.files } } : answer;
   }
 
   /** Adds `count` slots to a fleet; the one-time passwords are in this answer only (stored as SHA-256). */
@@ -106,10 +133,22 @@ export class ClaimService {
       if (slot.released_at) throw new MusterError('conflict', 'This slot was released: its machine was retired');
       if (slot.hwid === null) return null;
       if (slot.hwid !== hwid.value) throw new MusterError('conflict', 'This one-time password was claimed by another device');
-      return { answer: JSON.parse(slot.answer as string) as ClaimAnswer, created: false };
+      return { answer: await this.#withFiles(JSON.parse(slot.answer as string) as ClaimAnswer), created: false };
     };
     const earlier = await again();
     if (earlier) return earlier;
+    const rule = await this.#rules.select({ door: 'claim', facts: JSON.parse(facts) as Record<string, unknown> });
+    if (rule && rule.action !== 'discover') {
+      await this.#tx.run((tx) =>
+        tx.emit({
+          type: 'machine.claim_refused',
+          actor: 'device',
+          reason: `rule ${rule.name} refuses it`,
+          data: { door: 'otp', fleet: input.fleet, hwid: hwid.value, rule: rule.name, source },
+        }),
+      );
+      throw new MusterError('invalid_claim', `Rule ${rule.name} refuses this claim`);
+    }
     try {
       return await this.#tx.run(async (tx) => {
         const slot = await findSlotByOtp(tx.db, input.fleet, otpHash);
@@ -118,7 +157,7 @@ export class ClaimService {
           throw new MusterError('conflict', 'This hardware id belongs to a machine already; a device claims one slot');
         }
         const time = now();
-        const row = newMachineRow([hwid], {
+        let row = newMachineRow([hwid], {
           state: 'enrolled',
           hostname: slot.hostname,
           fleet_id: slot.fleet_id,
@@ -127,19 +166,38 @@ export class ClaimService {
           enrolled_at: time,
           last_seen_at: time,
         });
+        const placement = await placementFor(tx, rule, { fleetId: slot.fleet_id });
+        row = { ...row, ...(await placedColumns(tx, row, placement)).columns };
         await insertMachineWithEvent(tx, row, [hwid], {
           type: 'machine.claimed',
           machineId: row.id,
           actor: 'device',
-          data: { door: 'otp', fleet: slot.fleet, slot: slot.id, hostname: slot.hostname, tunnel_port: slot.tunnel_port, source },
+          data: {
+            door: 'otp',
+            fleet: slot.fleet,
+            slot: slot.id,
+            hostname: slot.hostname,
+            tunnel_port: slot.tunnel_port,
+            rule: rule?.name ?? null,
+            profile: row.profile,
+            profile_version: row.profile_version,
+            source,
+          },
         });
+        if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
         const answer: ClaimAnswer = {
           machine_id: row.id,
           hostname: slot.hostname,
           fleet: slot.fleet,
           fleet_seq: slot.fleet_seq,
           tunnel_port: slot.tunnel_port,
-          configuration: { server: this.#settings.publicUrl, hostname: slot.hostname, fleet: slot.fleet, tunnel_port: slot.tunnel_port },
+          configuration: {
+            server: this.#settings.publicUrl,
+            hostname: slot.hostname,
+            fleet: slot.fleet,
+            tunnel_port: slot.tunnel_port,
+            ...(await deviceConfiguration(tx, this.#keyring, row, placement.labels, hwid.value)),
+          },
         };
         const ip = await PoolService.allocateInTx(tx, slot.fleet_id, row.id);
         if (ip) answer.ip_address = ip;
@@ -154,7 +212,7 @@ export class ClaimService {
           ssh_public_key: input.ssh_public_key ?? null,
           claimed_at: time,
           claimed_from: source,
-          answer: JSON.stringify(answer),
+          answer: storableAnswer(answer),
         });
         if (!bound) throw new SlotTaken();
         return { answer, created: true };

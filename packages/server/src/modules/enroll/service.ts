@@ -11,8 +11,11 @@ import {
   loadMachines,
   machineFromRow,
   newMachineRow,
+  replaceLabels,
   updateMachineRow,
 } from '../machines/store.ts';
+import { placedColumns, placementFor } from '../profiles/placement.ts';
+import type { RuleService } from '../rules/service.ts';
 import { boundedFacts, defaultFactsBound, type FactsBound } from './facts.ts';
 
 export interface EnrollResult {
@@ -53,9 +56,16 @@ export class EnrollService {
   readonly #tx: Transactor;
   readonly #limits: EnrollLimits;
 
-  constructor(tx: Transactor, limits: EnrollLimits = { facts: defaultFactsBound, discoveries: new MinuteBudget(0) }) {
+  readonly #rules: RuleService | null;
+
+  constructor(
+    tx: Transactor,
+    limits: EnrollLimits = { facts: defaultFactsBound, discoveries: new MinuteBudget(0) },
+    rules: RuleService | null = null,
+  ) {
     this.#tx = tx;
     this.#limits = limits;
+    this.#rules = rules;
   }
 
   /**
@@ -76,6 +86,14 @@ export class EnrollService {
     }
     const facts = input.hardware === undefined ? undefined : boundedFacts(input.hardware, this.#limits.facts);
     const actor = 'device';
+    const rule = this.#rules
+      ? await this.#rules.select({
+          door: 'enroll',
+          serial: identifiers.find((i) => i.kind === 'serial')?.value,
+          mac: identifiers.find((i) => i.kind === 'mac')?.value,
+          facts: facts === undefined ? {} : (JSON.parse(facts) as Record<string, unknown>),
+        })
+      : null;
     const outcome = await this.#tx.run(async (tx) => {
       const owners = await findIdentifierOwners(tx.db, identifiers);
       const machineIds = [...new Set(owners.map((o) => o.machine_id))];
@@ -93,16 +111,43 @@ export class EnrollService {
         return { conflict: owners };
       }
       if (machineIds.length === 0) {
+        if (rule && rule.action !== 'discover') {
+          await tx.emit({
+            type: 'boot.refused',
+            actor,
+            reason: `rule ${rule.name} refuses it`,
+            data: { door: 'enroll', identifiers, rule: rule.name, source },
+          });
+          return { refused: rule.name };
+        }
         if (!this.#limits.discoveries.admit('enroll')) return { throttled: this.#limits.discoveries.retryAfter() };
-        const row = newMachineRow(identifiers, { state: 'enrolled', facts: facts ?? '{}', enrolled_at: time, last_seen_at: time }, time);
+        let row = newMachineRow(identifiers, { state: 'enrolled', facts: facts ?? '{}', enrolled_at: time, last_seen_at: time }, time);
+        const placement = await placementFor(tx, rule);
+        row = { ...row, ...(await placedColumns(tx, row, placement)).columns };
         await insertMachineWithEvent(tx, row, identifiers, {
           type: 'machine.enrolled',
           machineId: row.id,
           actor,
-          data: { created: true, identifiers, source },
+          data: {
+            created: true,
+            identifiers,
+            source,
+            rule: rule?.name ?? null,
+            fleet: placement.fleet?.name ?? null,
+            profile: row.profile,
+            profile_version: row.profile_version,
+          },
         });
+        if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
         // A new machine's answer is all in hand: no need to read it back.
-        return { machine: machineFromRow(row, { fleet: null, labels: {}, identifiers: sortIdentifiers(identifiers) }), created: true };
+        return {
+          machine: machineFromRow(row, {
+            fleet: placement.fleet?.name ?? null,
+            labels: placement.labels,
+            identifiers: sortIdentifiers(identifiers),
+          }),
+          created: true,
+        };
       }
       let row = (await findMachineRow(tx.db, machineIds[0])) as MachineRow;
       if (!anonymousMayChange.has(row.state)) {
@@ -122,13 +167,22 @@ export class EnrollService {
       if (facts !== undefined) changes.facts = facts;
       if (!row.service_tag) changes.service_tag = identifiers.find((i) => i.kind === 'serial')?.value ?? null;
       if (!row.mac_address) changes.mac_address = identifiers.find((i) => i.kind === 'mac')?.value ?? null;
+      // A machine a boot door discovered without placing it is placed now, with the facts the enrollment brings.
+      let placedLabels: Record<string, string> | null = null;
+      if (rule?.action === 'discover' && row.state === 'discovered' && row.fleet_id === null && row.profile === null) {
+        const placement = await placementFor(tx, rule);
+        Object.assign(changes, (await placedColumns(tx, { ...row, ...changes }, placement)).columns);
+        if (Object.keys(placement.labels).length) placedLabels = placement.labels;
+      }
       await updateMachineRow(tx.db, row.id, changes);
+      if (placedLabels) await replaceLabels(tx.db, row.id, placedLabels);
       row = { ...row, ...changes };
       await claimIdentifiers(tx, row.id, identifiers, actor);
       if (row.state === 'discovered') row = await transitionInTx(tx, row, 'enrolled', actor, 'enrolled from the registration image');
       await tx.emit({ type: 'machine.enrolled', machineId: row.id, actor, data: { created: false, identifiers, source } });
       return { machine: (await loadMachines(tx.db, [row]))[0], created: false };
     });
+    if ('refused' in outcome) throw new MusterError('boot_refused', `Rule ${outcome.refused} refuses this machine`);
     if ('throttled' in outcome) {
       throw new MusterError('rate_limited', `Too many new machines this minute; retry in ${outcome.throttled} s`, {
         extra: { retry_after: outcome.throttled },

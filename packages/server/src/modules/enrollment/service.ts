@@ -8,6 +8,7 @@ import {
   type TokenClaimAnswer,
 } from '@muster/contract';
 import { newId, now } from '../../platform/crypto/ids.ts';
+import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { randomCode, sha256Hex } from '../../platform/crypto/secrets.ts';
 import type { TokenClaimRow } from '../../platform/db/schema.ts';
 import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
@@ -16,15 +17,12 @@ import type { CaService } from '../ca/service.ts';
 import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
 import { findFleet } from '../fleets/store.ts';
 import { transitionInTx } from '../machines/service.ts';
-import {
-  allocateFleetSeq,
-  findMachineIdByIdentifier,
-  findMachineRow,
-  insertMachineWithEvent,
-  newMachineRow,
-  replaceLabels,
-} from '../machines/store.ts';
+import { findMachineIdByIdentifier, findMachineRow, insertMachineWithEvent, newMachineRow, replaceLabels } from '../machines/store.ts';
 import { PoolService } from '../pools/service.ts';
+import { deviceConfiguration, renderForMachine, storableAnswer } from '../profiles/machine.ts';
+import { placedColumns, placementFor } from '../profiles/placement.ts';
+import { findProfileRow } from '../profiles/store.ts';
+import type { RuleService } from '../rules/service.ts';
 import {
   decideClaim,
   findClaimByHwid,
@@ -47,21 +45,39 @@ import {
 
 const tokenPrefix = 'mse_';
 
+/** A rule refused the claim: the transaction is undone (the token use with it) and the refusal recorded apart. */
+class RuleRefused extends Error {
+  readonly rule: string;
+  constructor(rule: string) {
+    super(`rule ${rule} refuses it`);
+    this.rule = rule;
+  }
+}
+
 export class EnrollmentService {
   readonly #tx: Transactor;
   readonly #ca: CaService;
   readonly #facts: FactsBound;
 
-  constructor(tx: Transactor, ca: CaService, facts: FactsBound) {
+  readonly #rules: RuleService;
+
+  readonly #keyring: Keyring;
+  readonly #publicUrl: string;
+
+  constructor(tx: Transactor, ca: CaService, facts: FactsBound, rules: RuleService, keyring: Keyring, publicUrl: string) {
     this.#tx = tx;
     this.#ca = ca;
     this.#facts = facts;
+    this.#rules = rules;
+    this.#keyring = keyring;
+    this.#publicUrl = publicUrl;
   }
 
   async create(actor: string, input: EnrollmentTokenCreate): Promise<CreatedEnrollmentToken> {
     return this.#tx.run(async (tx) => {
       const fleet = input.fleet ? await findFleet(tx.db, input.fleet) : null;
       if (input.fleet && !fleet) throw new MusterError('not_found', `No fleet ${input.fleet}`);
+      if (input.profile && !(await findProfileRow(tx.db, input.profile))) throw new MusterError('not_found', `No profile ${input.profile}`);
       const token = tokenPrefix + randomCode(24);
       const time = now();
       const row = {
@@ -70,7 +86,8 @@ export class EnrollmentService {
         token_hash: sha256Hex(token),
         fleet_id: fleet?.id ?? null,
         labels: JSON.stringify(input.labels ?? {}),
-        approval: input.approval ?? 'manual',
+        profile: input.profile ?? null,
+        approval: input.approval ?? 'rules',
         max_uses: input.max_uses ?? null,
         uses: 0,
         expires_at: input.expires_in ? new Date(Date.now() + parseDuration(input.expires_in, 'expires_in') * 1000).toISOString() : null,
@@ -87,7 +104,7 @@ export class EnrollmentService {
       await tx.emit({
         type: 'enrollment_token.created',
         actor,
-        data: { name: row.name, fleet: fleet?.name ?? null, approval: row.approval },
+        data: { name: row.name, fleet: fleet?.name ?? null, profile: row.profile, approval: row.approval },
       });
       return { ...tokenFromRow(row, fleet?.name ?? null), token };
     }, 1);
@@ -130,6 +147,8 @@ export class EnrollmentService {
     if (token.revoked_at) throw new MusterError('invalid_claim', `The enrollment token ${token.name} was revoked`);
     if (token.expires_at && token.expires_at <= now())
       throw new MusterError('invalid_claim', `The enrollment token ${token.name} expired at ${token.expires_at}`);
+    const labels = JSON.parse(token.labels) as Record<string, string>;
+    const rule = await this.#rules.select({ door: 'claim', facts: JSON.parse(facts) as Record<string, unknown>, labels });
     try {
       return await this.#tx.run(async (tx) => {
         if (await findMachineIdByIdentifier(tx.db, hwid)) {
@@ -137,26 +156,40 @@ export class EnrollmentService {
         }
         if (!(await takeTokenUse(tx.db, token.id))) throw new MusterError('invalid_claim', `The enrollment token ${token.name} is used up`);
         const time = now();
-        const fleet = token.fleet_id ? await findFleet(tx.db, token.fleet_id) : undefined;
-        const seq = fleet ? await allocateFleetSeq(tx.db, fleet.id) : null;
-        const auto = token.approval === 'auto';
-        const row = newMachineRow([hwid], {
+        if (rule && rule.action !== 'discover') throw new RuleRefused(rule.name);
+        const placement = await placementFor(tx, rule, { fleetId: token.fleet_id, profile: token.profile, labels });
+        const auto =
+          token.approval === 'manual'
+            ? false
+            : token.approval === 'auto'
+              ? placement.approval !== 'pending'
+              : placement.approval === 'auto';
+        let row = newMachineRow([hwid], {
           state: auto ? 'enrolled' : 'discovered',
-          hostname: fleet && seq !== null ? `${fleet.name}-${seq}` : '',
-          fleet_id: fleet?.id ?? null,
-          fleet_seq: seq,
           facts,
           enrolled_at: auto ? time : null,
           last_seen_at: time,
         });
+        const { columns, hostnameError } = await placedColumns(tx, row, placement, { hwid: hwid.value });
+        row = { ...row, ...columns };
+        const fleet = placement.fleet;
         await insertMachineWithEvent(tx, row, [hwid], {
           type: 'machine.claimed',
           machineId: row.id,
           actor: 'device',
-          data: { door: 'token', token: token.name, approval: token.approval, source },
+          data: {
+            door: 'token',
+            token: token.name,
+            approval: auto ? 'auto' : 'pending',
+            rule: rule?.name ?? null,
+            fleet: fleet?.name ?? null,
+            profile: row.profile,
+            profile_version: row.profile_version,
+            source,
+            ...(hostnameError ? { hostname_error: hostnameError } : {}),
+          },
         });
-        const labels = JSON.parse(token.labels) as Record<string, string>;
-        if (Object.keys(labels).length) await replaceLabels(tx.db, row.id, labels);
+        if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
         const claim: TokenClaimRow = {
           machine_id: row.id,
           token_id: token.id,
@@ -170,10 +203,22 @@ export class EnrollmentService {
           decided_by: null,
         };
         await insertTokenClaim(tx.db, claim);
-        if (!auto) return { answer: pendingAnswer(claim, row.hostname || null, fleet?.name ?? null, labels), created: true };
+        if (!auto) return { answer: pendingAnswer(claim, row.hostname || null, fleet?.name ?? null, placement.labels), created: true };
         return { answer: await this.#approveInTx(tx, claim, 'token'), created: true };
       });
     } catch (error) {
+      // The refusal's event must stay: it is recorded in a transaction of its own.
+      if (error instanceof RuleRefused) {
+        await this.#tx.run((tx) =>
+          tx.emit({
+            type: 'machine.claim_refused',
+            actor: 'device',
+            reason: `rule ${error.rule} refuses it`,
+            data: { door: 'token', token: token.name, hwid: hwid.value, rule: error.rule, source },
+          }),
+        );
+        throw new MusterError('invalid_claim', `Rule ${error.rule} refuses this claim`);
+      }
       if (!isUniqueViolation(error)) throw error;
       // The same device, twice at once: the one that lost gets the claim the other made.
       const settled = await findClaimByHwid(this.#tx.db, hwid.value);
@@ -219,9 +264,10 @@ export class EnrollmentService {
       answer.certificate = certificate.certificate;
       answer.ca_chain = [this.#ca.pem];
     }
+    answer.configuration = { server: this.#publicUrl, ...(await deviceConfiguration(tx, this.#keyring, machine, labels, claim.hwid)) };
     await decideClaim(tx.db, claim.machine_id, {
       status: 'approved',
-      answer: JSON.stringify(answer),
+      answer: storableAnswer(answer),
       decided_at: now(),
       decided_by: actor,
     });
@@ -231,7 +277,17 @@ export class EnrollmentService {
 
   async #answerOf(claim: TokenClaimRow): Promise<TokenClaimAnswer> {
     if (claim.status === 'rejected') throw new MusterError('invalid_claim', 'This claim was rejected by an operator');
-    if (claim.status === 'approved') return JSON.parse(claim.answer as string) as TokenClaimAnswer;
+    if (claim.status === 'approved') {
+      const answer = JSON.parse(claim.answer as string) as TokenClaimAnswer;
+      const machine = answer.configuration?.profile ? await findMachineRow(this.#tx.db, claim.machine_id) : undefined;
+      const made =
+        machine &&
+        (await renderForMachine(this.#tx, this.#keyring, machine, await labelsOf(this.#tx, machine.id), {
+          redact: false,
+          hwid: claim.hwid,
+        }));
+      return made && answer.configuration ? { ...answer, configuration: { ...answer.configuration, files: made.rendered.files } } : answer;
+    }
     const machine = await findMachineRow(this.#tx.db, claim.machine_id);
     const fleet = machine?.fleet_id ? ((await findFleet(this.#tx.db, machine.fleet_id))?.name ?? null) : null;
     return pendingAnswer(claim, machine?.hostname || null, fleet, await labelsOf(this.#tx, claim.machine_id));

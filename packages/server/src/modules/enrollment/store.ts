@@ -70,6 +70,7 @@ export function tokenFromRow(row: EnrollmentTokenRow, fleet: string | null): Enr
     name: row.name,
     fleet,
     labels: JSON.parse(row.labels) as Record<string, string>,
+    profile: row.profile,
     approval: row.approval,
     max_uses: row.max_uses,
     uses: Number(row.uses),

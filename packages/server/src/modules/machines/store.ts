@@ -49,6 +49,8 @@ export function newMachineRow(
     facts: '{}',
     nixos_config: '',
     pi_tree: null,
+    profile: null,
+    profile_version: null,
     enrolled_at: null,
     last_seen_at: null,
     created_at: time,
@@ -112,6 +114,10 @@ export async function replaceLabels(db: Kysely<Database>, machineId: string, lab
   if (rows.length > 0) await db.insertInto('machine_labels').values(rows).execute();
 }
 
+export function labelsOfMachine(db: Kysely<Database>, machineId: string) {
+  return db.selectFrom('machine_labels').select(['key', 'value']).where('machine_id', '=', machineId).execute();
+}
+
 export async function allocateFleetSeq(db: Kysely<Database>, fleetId: string): Promise<number> {
   const row = await db
     .updateTable('fleets')
@@ -160,6 +166,8 @@ export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' |
     mac_address: row.mac_address,
     fleet: related.fleet,
     fleet_seq: row.fleet_seq,
+    profile: row.profile,
+    profile_version: row.profile_version,
     labels: related.labels,
     identifiers: related.identifiers,
     hardware: JSON.parse(row.facts),

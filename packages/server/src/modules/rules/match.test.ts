@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Rule } from '@muster/contract';
-import { normalizeMacPrefix, selectRule } from './match.ts';
+import { explainRules, factMatches, normalizeMacPrefix, selectRule } from './match.ts';
 
 const base: Rule = {
   name: '',
@@ -12,6 +12,11 @@ const base: Rule = {
   action: 'discover',
   pi_tree: null,
   labels: {},
+  facts: {},
+  match_labels: {},
+  fleet: null,
+  profile: null,
+  approval: null,
   created_at: '',
   updated_at: '',
 };
@@ -51,4 +56,35 @@ test('serial globs ignore case and know character classes', () => {
 test('MAC prefixes are normalised', () => {
   assert.equal(normalizeMacPrefix('DC-A6-32'), 'dc:a6:32');
   assert.equal(normalizeMacPrefix('dca632'), 'dc:a6:32');
+});
+
+test('fact conditions compare numbers and glob text, by dotted path', () => {
+  const rules = [
+    rule({ name: 'big-arm', facts: { 'cpu.architecture': 'aarch64', memory_gb: '>=8' } }),
+    rule({ name: 'jetson', facts: { product: 'Jetson*' } }),
+  ];
+  const facts = { cpu: { architecture: 'AArch64' }, memory_gb: 16, product: 'Jetson Orin Nano' };
+  assert.equal(selectRule(rules, { door: 'enroll', facts })?.name, 'big-arm');
+  assert.equal(selectRule(rules, { door: 'enroll', facts: { ...facts, memory_gb: '4' } })?.name, 'jetson');
+  assert.equal(selectRule(rules, { door: 'enroll', facts: { memory_gb: 'lots' } }), null);
+  assert.equal(factMatches(undefined, '*'), false, 'a missing fact never matches, not even *');
+  assert.equal(factMatches({ nested: 1 }, '*'), false, 'an object is not a value to match');
+});
+
+test('label conditions match the labels the door gives, and explain says why each rule did not match', () => {
+  const rules = [
+    rule({ name: 'lab', match_labels: { site: 'lab-*' }, door: 'claim' }),
+    rule({ name: 'pi-only', door: 'pi' }),
+    rule({ name: 'fallback', priority: 200 }),
+  ];
+  const explained = explainRules(rules, { door: 'claim', labels: { site: 'factory' } });
+  assert.deepEqual(
+    explained.map((e) => [e.rule.name, e.chosen, e.reasons]),
+    [
+      ['lab', false, ['label site is factory, not lab-*']],
+      ['pi-only', false, ['door is claim, the rule wants pi']],
+      ['fallback', true, []],
+    ],
+  );
+  assert.equal(selectRule(rules, { door: 'claim', labels: { site: 'lab-3' } })?.name, 'lab');
 });

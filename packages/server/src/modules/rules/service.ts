@@ -2,16 +2,21 @@ import { MusterError, type Rule, type RulePut } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
 import type { RuleRow } from '../../platform/db/schema.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
-import { type BootClaim, compareRules, normalizeMacPrefix, selectRule } from './match.ts';
-import { deleteRule, findRuleRow, loadRules, piTreeExists, ruleFromRow, upsertRule } from './store.ts';
+import { type Arrival, compareRules, normalizeMacPrefix, selectRule } from './match.ts';
+import { deleteRule, findRuleRow, fleetExists, loadRules, piTreeExists, profileExists, ruleFromRow, upsertRule } from './store.ts';
 
 /** Writes a rule inside a transaction; the Pi tree it names must exist. */
 export async function putRuleInTx(tx: Tx, actor: string, name: string, input: RulePut): Promise<Rule> {
-  if (input.pi_tree && !(await piTreeExists(tx.db, input.pi_tree))) {
-    throw new MusterError('validation_failed', `No Pi tree named ${input.pi_tree}`, {
-      errors: [{ path: '/pi_tree', message: 'no such tree' }],
+  const missing: { path: string; message: string }[] = [];
+  if (input.pi_tree && !(await piTreeExists(tx.db, input.pi_tree)))
+    missing.push({ path: '/pi_tree', message: `no Pi tree named ${input.pi_tree}` });
+  if (input.fleet && !(await fleetExists(tx.db, input.fleet))) missing.push({ path: '/fleet', message: `no fleet named ${input.fleet}` });
+  if (input.profile && !(await profileExists(tx.db, input.profile)))
+    missing.push({ path: '/profile', message: `no profile named ${input.profile}` });
+  if (missing.length)
+    throw new MusterError('validation_failed', `The rule names what does not exist: ${missing.map((m) => m.message).join('; ')}`, {
+      errors: missing,
     });
-  }
   const time = now();
   const existing = await findRuleRow(tx.db, name);
   const row: RuleRow = {
@@ -23,6 +28,11 @@ export async function putRuleInTx(tx: Tx, actor: string, name: string, input: Ru
     action: input.action,
     pi_tree: input.pi_tree ?? null,
     labels: JSON.stringify(input.labels ?? {}),
+    facts: JSON.stringify(input.facts ?? {}),
+    match_labels: JSON.stringify(input.match_labels ?? {}),
+    fleet: input.fleet ?? null,
+    profile: input.profile ?? null,
+    approval: input.approval ?? null,
     created_at: existing?.created_at ?? time,
     updated_at: time,
   };
@@ -31,7 +41,10 @@ export async function putRuleInTx(tx: Tx, actor: string, name: string, input: Ru
   return ruleFromRow(row);
 }
 
-/** Rules place machines that a front door sees for the first time: discover them, ignore them or refuse them. */
+/**
+ * Rules place machines at every door (docs/profiles.md): discover, ignore or refuse them, and set their fleet,
+ * profile, labels, Pi tree and, for claims, whether they are approved at once.
+ */
 export class RuleService {
   readonly #tx: Transactor;
 
@@ -60,8 +73,8 @@ export class RuleService {
     }, 1);
   }
 
-  /** The rule that applies to a machine nobody knows yet, or null. */
-  async select(claim: BootClaim): Promise<Rule | null> {
-    return selectRule(await loadRules(this.#tx.db), claim);
+  /** The rule that applies to an arrival, or null. */
+  async select(arrival: Arrival): Promise<Rule | null> {
+    return selectRule(await loadRules(this.#tx.db), arrival);
   }
 }

@@ -3,7 +3,15 @@ import type { Kysely } from 'kysely';
 import type { Database, RuleRow } from '../../platform/db/schema.ts';
 
 export function ruleFromRow(row: RuleRow): Rule {
-  return { ...row, door: row.door as Rule['door'], action: row.action as Rule['action'], labels: JSON.parse(row.labels) };
+  return {
+    ...row,
+    door: row.door as Rule['door'],
+    action: row.action as Rule['action'],
+    approval: row.approval as Rule['approval'],
+    labels: JSON.parse(row.labels),
+    facts: JSON.parse(row.facts),
+    match_labels: JSON.parse(row.match_labels),
+  };
 }
 
 export async function loadRules(db: Kysely<Database>): Promise<Rule[]> {
@@ -33,4 +41,12 @@ export async function deleteRule(db: Kysely<Database>, name: string): Promise<bo
 /** Whether a Pi tree of that name exists: a rule may name only one that does. */
 export async function piTreeExists(db: Kysely<Database>, name: string): Promise<boolean> {
   return (await db.selectFrom('pi_trees').select('name').where('name', '=', name).executeTakeFirst()) !== undefined;
+}
+
+export function fleetExists(db: Kysely<Database>, name: string) {
+  return db.selectFrom('fleets').select('id').where('name', '=', name).executeTakeFirst();
+}
+
+export function profileExists(db: Kysely<Database>, name: string) {
+  return db.selectFrom('profiles').select('name').where('name', '=', name).executeTakeFirst();
 }

@@ -16,6 +16,12 @@ export const policy = {
   'event.read': 'viewer',
   'artifact.read': 'viewer',
   'artifact.write': 'operator',
+  'profile.read': 'viewer',
+  'profile.write': 'operator',
+  // Endpoints decide where hooks may send a machine's secret: only an admin defines them.
+  'endpoint.read': 'viewer',
+  'endpoint.write': 'admin',
+  'machine.stage': 'operator',
   'boot.read': 'viewer',
   'boot.write': 'operator',
   'user.read': 'admin',

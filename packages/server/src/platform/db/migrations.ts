@@ -478,6 +478,69 @@ function ipPools(): Migration {
   };
 }
 
+/**
+ * Profiles, rules for every door, and image-time identity (docs/profiles.md): versioned profiles, the version each
+ * machine got, what rules match and set, the admin-defined endpoints hooks call, and each machine's sealed secret.
+ */
+function profiles(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('profiles')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('profile_versions')
+        .addColumn('profile', 'text', (c) => c.notNull().references('profiles.name'))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('profile_versions_pk', ['profile', 'version'])
+        .execute();
+      await db.schema.alterTable('machines').addColumn('profile', 'text').execute();
+      await db.schema.alterTable('machines').addColumn('profile_version', 'integer').execute();
+      await db.schema.createIndex('machines_profile').on('machines').column('profile').execute();
+      for (const [column, type, fallback] of [
+        ['fleet', 'text', null],
+        ['profile', 'text', null],
+        ['approval', 'text', null],
+        ['facts', 'text', '{}'],
+        ['match_labels', 'text', '{}'],
+      ] as const) {
+        await db.schema
+          .alterTable('rules')
+          .addColumn(column, type, (c) => (fallback === null ? c : c.notNull().defaultTo(fallback)))
+          .execute();
+      }
+      await db.schema.alterTable('enrollment_tokens').addColumn('profile', 'text').execute();
+      await db.schema
+        .createTable('endpoints')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('credential', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('machine_secrets')
+        .addColumn('machine_id', 'text', (c) => c.primaryKey())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: async () => ({
@@ -490,6 +553,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0007_identity': identity(),
       '0008_enrollment_tokens': enrollmentTokens(),
       '0009_ip_pools': ipPools(),
+      '0010_profiles': profiles(),
     }),
   };
 }

@@ -67,7 +67,9 @@ export interface EnrollmentTokenRow {
   fleet_id: string | null;
   /** JSON object. */
   labels: string;
-  approval: 'auto' | 'manual';
+  approval: 'auto' | 'manual' | 'rules';
+  /** The profile machines claimed with it get, unless a rule sets one. */
+  profile: string | null;
   max_uses: number | null;
   uses: number;
   expires_at: string | null;
@@ -120,6 +122,9 @@ export interface MachineRow {
   nixos_config: string;
   /** The Pi boot tree the machine netboots from, chosen by a rule or by hand; null when none. */
   pi_tree: string | null;
+  /** The profile and the version of it the machine got (docs/profiles.md); null when it has none. */
+  profile: string | null;
+  profile_version: number | null;
   enrolled_at: string | null;
   last_seen_at: string | null;
   created_at: string;
@@ -230,6 +235,49 @@ export interface RuleRow {
   action: string;
   pi_tree: string | null;
   labels: string;
+  /** Fleet name, profile name and approval (auto or pending) the rule sets; null when it sets none. */
+  fleet: string | null;
+  profile: string | null;
+  approval: string | null;
+  /** JSON object: fact path → glob or comparison. */
+  facts: string;
+  /** JSON object: label → glob, matched against the labels the door gives (an enrollment token's). */
+  match_labels: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ProfileRow {
+  name: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ProfileVersionRow {
+  profile: string;
+  version: number;
+  /** JSON of the ProfileSpec. */
+  spec: string;
+  digest: string;
+  actor: string;
+  comment: string;
+  created_at: string;
+}
+
+/** An HTTP endpoint hooks may call, defined by an admin; the credential is sealed (docs/secrets.md). */
+export interface EndpointRow {
+  name: string;
+  url: string;
+  credential: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A machine's secret ({{ secret }} in its profile's templates), sealed with the master key. */
+export interface MachineSecretRow {
+  machine_id: string;
+  secret: string;
   created_at: string;
   updated_at: string;
 }
@@ -289,6 +337,10 @@ export interface Database {
   artifact_names: ArtifactNameRow;
   pi_trees: PiTreeRow;
   rules: RuleRow;
+  profiles: ProfileRow;
+  profile_versions: ProfileVersionRow;
+  endpoints: EndpointRow;
+  machine_secrets: MachineSecretRow;
   boot_scripts: BootScriptRow;
   boot_sessions: BootSessionRow;
   boot_requests: BootRequestRow;

@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import { type HookRequest, MusterError, type ProfileSpec, type RenderedFile } from '@muster/contract';
+import { renderTemplate } from '../../platform/templates/render.ts';
+import { parseDuration } from '../../platform/time/duration.ts';
+
+// What a profile gives one machine (docs/profiles.md), rendered in the template sandbox: the same code serves
+// explain (which changes nothing and never shows the secret), claims, and `muster stage`.
+
+/** What templates see of a machine. */
+export interface MachineContext {
+  machine_id: string | null;
+  hostname: string | null;
+  serial: string | null;
+  mac: string | null;
+  hwid: string | null;
+  fleet: string | null;
+  seq: number | null;
+  labels: Record<string, string>;
+  facts: Record<string, unknown>;
+}
+
+export interface RenderedProfile {
+  hostname: string | null;
+  vars: Record<string, string>;
+  files: RenderedFile[];
+  certificate: {
+    common_name: string;
+    dns_names: string[];
+    ip_addresses: string[];
+    validity_days: number | null;
+    key_usages: string[];
+    extended_key_usages: string[];
+  };
+  agent: { commands: string[]; services: string[] };
+  boot: { pi_tree: string | null; ipxe: boolean };
+}
+
+/** Shown instead of the machine secret wherever the rendering is for reading (explain). */
+export const redactedSecret = '(secret)';
+
+const hostnamePattern = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*$/;
+
+async function text(name: string, source: string, context: Record<string, unknown>): Promise<string> {
+  return (await renderTemplate(name, source, context)).toString('utf8');
+}
+
+/** The template context: the machine, the profile, vars rendered in order, and the secret. */
+export async function profileContext(
+  spec: ProfileSpec,
+  profile: { name: string; version: number },
+  machine: MachineContext,
+  secret: string,
+): Promise<Record<string, unknown>> {
+  const context: Record<string, unknown> = { ...machine, machine, profile, secret, vars: {} };
+  const vars: Record<string, string> = {};
+  for (const [key, source] of Object.entries(spec.variables ?? {})) {
+    vars[key] = (await text(`variables.${key}`, source, { ...context, vars })).trim();
+  }
+  context.vars = vars;
+  return context;
+}
+
+/** The host name a profile gives a machine, or null when it sets none; an invalid result is an error. */
+export async function renderHostname(spec: ProfileSpec, context: Record<string, unknown>): Promise<string | null> {
+  if (!spec.hostname) return null;
+  const name = (await text('hostname', spec.hostname, context)).trim();
+  if (!hostnamePattern.test(name) || name.length > 253)
+    throw new MusterError(
+      'validation_failed',
+      `The profile's hostname template gives ${JSON.stringify(name.slice(0, 80))}, not a host name`,
+      {
+        errors: [{ path: '/spec/hostname', message: 'renders to an invalid host name' }],
+      },
+    );
+  return name;
+}
+
+/** Everything the profile gives the machine. `context.hostname` must already be the final host name. */
+export async function renderProfile(spec: ProfileSpec, context: Record<string, unknown>): Promise<RenderedProfile> {
+  const files: RenderedFile[] = [];
+  let total = 0;
+  for (const [index, file] of (spec.files ?? []).entries()) {
+    const content = await renderTemplate(`files[${index}] (${file.path})`, file.template, context);
+    total += content.length;
+    if (total > 4 * 1024 * 1024) throw new MusterError('payload_too_large', "The profile's files render more than 4 MiB in all");
+    files.push({
+      path: file.path.replace(/^\/+/, ''),
+      mode: (file.mode ?? '0644').padStart(4, '0'),
+      owner: file.owner ?? 'root:root',
+      content: content.toString('utf8'),
+      sha256: createHash('sha256').update(content).digest('hex'),
+    });
+  }
+  const policy = spec.certificate ?? {};
+  const hostname = (context.hostname as string | null) ?? (context.machine_id as string | null) ?? 'machine';
+  const commonName = policy.common_name ? (await text('certificate.common_name', policy.common_name, context)).trim() : hostname;
+  const dnsNames = [];
+  for (const [i, source] of (policy.dns_names ?? ['{{ hostname }}']).entries()) {
+    const name = (await text(`certificate.dns_names[${i}]`, source, { ...context, hostname })).trim();
+    if (name === '') continue;
+    if (!hostnamePattern.test(name.replace(/^\*\./, '')))
+      throw new MusterError(
+        'validation_failed',
+        `certificate.dns_names[${i}] renders ${JSON.stringify(name.slice(0, 80))}, not a DNS name`,
+      );
+    dnsNames.push(name);
+  }
+  const ipAddresses = [];
+  for (const [i, source] of (policy.ip_addresses ?? []).entries()) {
+    const address = (await text(`certificate.ip_addresses[${i}]`, source, context)).trim();
+    if (address === '') continue;
+    if (!isIP(address))
+      throw new MusterError(
+        'validation_failed',
+        `certificate.ip_addresses[${i}] renders ${JSON.stringify(address.slice(0, 80))}, not an IP address`,
+      );
+    ipAddresses.push(address);
+  }
+  if (commonName === '' || commonName.length > 64)
+    throw new MusterError('validation_failed', 'certificate.common_name must render to 1 to 64 characters');
+  const commands = [];
+  for (const [i, source] of (spec.agent?.commands ?? []).entries()) commands.push(await text(`agent.commands[${i}]`, source, context));
+  return {
+    hostname: (context.hostname as string | null) ?? null,
+    vars: context.vars as Record<string, string>,
+    files,
+    certificate: {
+      common_name: commonName,
+      dns_names: [...new Set(dnsNames)],
+      ip_addresses: [...new Set(ipAddresses)],
+      validity_days: policy.validity ? Math.max(1 / 24, parseDuration(policy.validity) / 86_400) : null,
+      key_usages: policy.key_usages ?? ['digitalSignature', 'keyEncipherment'],
+      extended_key_usages: policy.extended_key_usages ?? ['clientAuth'],
+    },
+    agent: { commands, services: spec.agent?.services ?? [] },
+    boot: { pi_tree: spec.boot?.pi_tree ?? null, ipxe: spec.boot?.ipxe !== undefined },
+  };
+}
+
+/** A hook's request with its path and body rendered. */
+export async function renderRequest(
+  label: string,
+  request: HookRequest,
+  context: Record<string, unknown>,
+): Promise<{ method: string; path: string; body: Record<string, string> | null; expect: number[] }> {
+  const path = (await text(`${label}.path`, request.path, context)).trim();
+  let body: Record<string, string> | null = null;
+  if (request.body) {
+    body = {};
+    for (const [key, source] of Object.entries(request.body)) body[key] = await text(`${label}.body.${key}`, source, context);
+  }
+  return { method: request.method, path, body, expect: request.expect ?? [200, 201, 204] };
+}

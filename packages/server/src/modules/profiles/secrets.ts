@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import type { ProfileSpec } from '@muster/contract';
+import { now } from '../../platform/crypto/ids.ts';
+import type { Keyring } from '../../platform/crypto/keyring.ts';
+import type { Tx } from '../../platform/db/transact.ts';
+import { findMachineSecret, saveMachineSecret } from './store.ts';
+
+// A machine's secret ({{ secret }} in templates: seed 002's device password) is made once, sealed with the master
+// key under the name machine_secret:<id> (docs/secrets.md), and the same on every rendering until rotated.
+
+export const machineSecretName = (machineId: string) => `machine_secret:${machineId}`;
+
+export function newSecret(spec: ProfileSpec): string {
+  const bytes = randomBytes(spec.secret?.bytes ?? 16);
+  return spec.secret?.encoding === 'base64url' ? bytes.toString('base64url') : bytes.toString('hex');
+}
+
+/** The machine's secret, made (or, with `rotate`, made anew) and stored in the caller's transaction. */
+export async function machineSecretInTx(
+  tx: Pick<Tx, 'db'>,
+  keyring: Keyring,
+  machineId: string,
+  spec: ProfileSpec,
+  options: { rotate?: boolean } = {},
+): Promise<{ secret: string; created: boolean }> {
+  const stored = await findMachineSecret(tx.db, machineId);
+  if (stored && !options.rotate) return { secret: keyring.open(stored.secret, machineSecretName(machineId)), created: false };
+  const secret = newSecret(spec);
+  await saveMachineSecret(tx.db, machineId, keyring.seal(secret, machineSecretName(machineId)), now());
+  return { secret, created: true };
+}
+
+/** Whether any template of the spec uses the secret: only then is one made. */
+export function usesSecret(spec: ProfileSpec): boolean {
+  return /\bsecret\b/.test(JSON.stringify({ ...spec, description: '' }));
+}
