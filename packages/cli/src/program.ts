@@ -14,6 +14,7 @@ import { machineCommand } from './commands/machine.ts';
 import { masterKeyCommand } from './commands/master-key.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { piCommand } from './commands/pi.ts';
+import { explainCommand, profileCommand } from './commands/profile.ts';
 import { ruleCommand } from './commands/rule.ts';
 import { serveCommand } from './commands/serve.ts';
 import { simCommand } from './commands/sim.ts';
@@ -70,6 +71,8 @@ export function buildProgram(): CommandType {
     fleetCommand(),
     caCommand(),
     enrollmentTokenCommand(),
+    profileCommand(),
+    explainCommand(),
     groupCommand(),
     jobCommand(),
     artifactCommand(),

@@ -18,10 +18,14 @@ export function enrollmentTokenCommand(): Command {
     .argument('<name>', 'a name for it, e.g. the image it goes into')
     .option('--fleet <fleet>', 'machines claimed with it join this fleet (hostnames FLEET-N)')
     .option('--label <key=value>', 'a label machines claimed with it get; repeatable', collect(parseLabel), [])
+    .option('--profile <profile>', 'machines claimed with it get this profile')
     .addOption(
-      new Option('--approval <mode>', 'auto: enrolled at once; manual: each claim waits for muster machine approve')
-        .choices(['auto', 'manual'])
-        .default('manual'),
+      new Option(
+        '--approval <mode>',
+        'rules: the matching rule decides, pending when none does; auto: enrolled at once unless a rule says pending; manual: each claim waits for muster machine approve',
+      )
+        .choices(['rules', 'auto', 'manual'])
+        .default('rules'),
     )
     .option('--max-uses <n>', 'how many devices may claim with it', (v) => Number.parseInt(v, 10))
     .option('--expires-in <duration>', 'how long it works, e.g. 30d, 12h')
@@ -32,13 +36,21 @@ export function enrollmentTokenCommand(): Command {
     .action(
       async (
         name: string,
-        options: { fleet?: string; label: [string, string][]; approval: 'auto' | 'manual'; maxUses?: number; expiresIn?: string },
+        options: {
+          fleet?: string;
+          profile?: string;
+          label: [string, string][];
+          approval: 'auto' | 'manual' | 'rules';
+          maxUses?: number;
+          expiresIn?: string;
+        },
         sub: Command,
       ) => {
         const session = await openSession(sub);
         const body: EnrollmentTokenCreate = {
           name,
           fleet: options.fleet,
+          profile: options.profile,
           labels: Object.fromEntries(options.label),
           approval: options.approval,
           max_uses: options.maxUses,

@@ -1,4 +1,4 @@
-import { type Rule, type RulePut, ruleActions, ruleDoors } from '@muster/contract';
+import { type Rule, type RulePut, ruleActions, ruleApprovals, ruleDoors } from '@muster/contract';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { collect, parseLabel } from '../arguments.ts';
 import { segment } from '../client.ts';
@@ -7,9 +7,18 @@ import { openSession } from '../session.ts';
 
 function ruleTable(rules: readonly Rule[]): string {
   return renderTable(
-    ['NAME', 'PRIORITY', 'DOOR', 'SERIAL', 'MAC PREFIX', 'ACTION', 'PI TREE'],
-    rules.map((r) => [r.name, r.priority, r.door, r.serial_pattern, r.mac_prefix, r.action, r.pi_tree]),
+    ['NAME', 'PRIORITY', 'DOOR', 'MATCHES', 'ACTION', 'FLEET', 'PROFILE', 'PI TREE'],
+    rules.map((r) => [r.name, r.priority, r.door, conditions(r).join(' '), r.action, r.fleet, r.profile, r.pi_tree]),
   );
+}
+
+function conditions(r: Rule): string[] {
+  return [
+    ...(r.serial_pattern ? [`serial=${r.serial_pattern}`] : []),
+    ...(r.mac_prefix ? [`mac=${r.mac_prefix}`] : []),
+    ...Object.entries(r.facts).map(([k, v]) => `fact:${k}=${v}`),
+    ...Object.entries(r.match_labels).map(([k, v]) => `label:${k}=${v}`),
+  ];
 }
 
 function ruleFields(r: Rule): string {
@@ -20,7 +29,12 @@ function ruleFields(r: Rule): string {
     ['serial pattern', r.serial_pattern],
     ['mac prefix', r.mac_prefix],
     ['action', r.action],
+    ['facts', Object.entries(r.facts).map(([k, v]) => `${k}=${v}`)],
+    ['match labels', Object.entries(r.match_labels).map(([k, v]) => `${k}=${v}`)],
     ['pi tree', r.pi_tree],
+    ['fleet', r.fleet],
+    ['profile', r.profile],
+    ['approval', r.approval],
     ['labels', Object.entries(r.labels).map(([k, v]) => `${k}=${v}`)],
     ['updated', formatTime(r.updated_at)],
   ]);
@@ -40,11 +54,16 @@ interface SetOptions {
   action: RulePut['action'];
   piTree?: string;
   label?: [string, string][];
+  fact?: [string, string][];
+  matchLabel?: [string, string][];
+  fleet?: string;
+  profile?: string;
+  approval?: 'auto' | 'pending';
 }
 
 export function ruleCommand(): Command {
   const rule = new Command('rule').description(
-    'rules that place machines a front door sees for the first time: discover, ignore or refuse',
+    'rules that place machines at every door (pi, ipxe, enroll, claim): discover, ignore or refuse; fleet, profile, labels, approval',
   );
 
   rule
@@ -78,10 +97,19 @@ export function ruleCommand(): Command {
     .option('--mac <prefix>', 'MAC prefix, e.g. dc:a6:32')
     .option('--pi-tree <name>', 'Pi boot tree for the machines it discovers')
     .option('--priority <n>', 'lower is tried first (default 100)', parsePriority)
-    .option('--label <key=value...>', 'label for the machines it discovers; repeat for more', collect(parseLabel))
+    .option('--label <key=value...>', 'label for the machines it places; repeat for more', collect(parseLabel))
+    .option(
+      '--fact <path=condition>',
+      'match a fact: a glob (product=Jetson*) or a comparison (memory_gb=>=8); repeatable',
+      collect(parseLabel),
+    )
+    .option('--match-label <key=glob>', "match a label the door gives (an enrollment token's); repeatable", collect(parseLabel))
+    .option('--fleet <fleet>', 'fleet the machines it places join')
+    .option('--profile <profile>', 'profile the machines it places get (its current version)')
+    .addOption(new Option('--approval <mode>', 'claims: approved at once, or held for an operator').choices([...ruleApprovals]))
     .addHelpText(
       'after',
-      '\nExamples:\n  muster rule set lab-pis --door pi --serial "ab*" --action discover --pi-tree lab\n  muster rule set quarantine --serial "dead*" --action refuse',
+      '\nExamples:\n  muster rule set lab-pis --door pi --serial "ab*" --action discover --pi-tree lab\n  muster rule set quarantine --serial "dead*" --action refuse\n  muster rule set jetsons --door enroll --fact product="Jetson*" --fact memory_gb=">=8" --action discover --fleet orin --profile jetson',
     )
     .action(async (name: string, options: SetOptions, command: Command) => {
       const session = await openSession(command);
@@ -93,6 +121,11 @@ export function ruleCommand(): Command {
         pi_tree: options.piTree,
         priority: options.priority,
         labels: options.label ? Object.fromEntries(options.label) : undefined,
+        facts: options.fact ? Object.fromEntries(options.fact) : undefined,
+        match_labels: options.matchLabel ? Object.fromEntries(options.matchLabel) : undefined,
+        fleet: options.fleet,
+        profile: options.profile,
+        approval: options.approval,
       };
       const saved = await session.api.put<Rule>(`/rules/${segment(name)}`, body);
       if (session.json) printJson(saved);
