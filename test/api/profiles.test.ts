@@ -244,4 +244,49 @@ eachDatabase('Profiles, rules at every door, explain', (h) => {
     const tokens = (await h().request('GET', '/api/v1/enrollment-tokens')).body;
     assert.equal(tokens.find((t: { name: string }) => t.name === 'x86').uses, 0, 'a refused claim takes no use of the token');
   });
+
+  test('an operator assigns a profile version to machines by hand; unknown machines and versions change nothing', async () => {
+    const assigned = await h().request('POST', '/api/v1/profiles/jetson/assign', { body: { machines: ['serial:AZJN-0043'], version: 2 } });
+    assert.equal(assigned.status, 200, assigned.text);
+    const machine = await h().request('GET', '/api/v1/machines/serial:AZJN-0043');
+    assert.equal(machine.body.profile, 'jetson');
+    assert.equal(machine.body.profile_version, 2);
+    assertProblem(
+      await h().request('POST', '/api/v1/profiles/jetson/assign', { body: { machines: ['serial:AZJN-0043', 'serial:NOPE-9'] } }),
+      'machine_not_found',
+    );
+    assertProblem(
+      await h().request('POST', '/api/v1/profiles/jetson/assign', { body: { machines: ['serial:AZJN-0043'], version: 99 } }),
+      'not_found',
+    );
+    assert.equal((await h().request('GET', '/api/v1/machines/serial:AZJN-0043')).body.profile_version, 2, 'nothing changed');
+  });
+
+  test('templates that loop or explode in size are stopped, and explain reports it instead of failing', async () => {
+    const loop = '{% for i in (1..100000000) %}{% for j in (1..100000000) %}x{% endfor %}{% endfor %}';
+    const huge = "{% assign s = 'xxxxxxxxxxxxxxxx' %}{% for i in (1..20) %}{% assign s = s | append: s %}{% endfor %}{{ s }}";
+    for (const [name, template] of [
+      ['looping', loop],
+      ['exploding', huge],
+    ]) {
+      const applied = await h().request('PUT', `/api/v1/profiles/${name}`, { body: { spec: { files: [{ path: 'etc/x', template }] } } });
+      assert.equal(applied.status, 200, applied.text);
+      const started = Date.now();
+      const explained = await h().request('POST', '/api/v1/explain', { body: { serial: 'LOOP-1' } });
+      assert.equal(explained.status, 200);
+      await h().request('PUT', '/api/v1/rules/bounded', {
+        body: { door: 'enroll', action: 'discover', profile: name, facts: { kind: 'bounded' } },
+      });
+      const e = await h().request('POST', '/api/v1/explain', { body: { serial: 'LOOP-1', facts: { kind: 'bounded' } } });
+      assert.equal(e.status, 200, e.text);
+      assert.equal(e.body.rendered, null);
+      assert.match(e.body.errors[0], /does not render|renders \d+ bytes|limit/i, e.body.errors[0]);
+      assert.ok(Date.now() - started < 60_000, 'bounded, not stuck');
+      const enrolled = await h().request('POST', '/api/v1/enroll', {
+        body: { service_tag: `LOOP-${name}`, hardware: { kind: 'bounded' } },
+      });
+      assert.equal(enrolled.status, 201, 'placing a machine does not render its files, so a bad template never blocks a door');
+      await h().request('DELETE', '/api/v1/rules/bounded');
+    }
+  });
 });

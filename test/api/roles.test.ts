@@ -399,6 +399,12 @@ eachDatabase('Who may call what', (h) => {
       build: async () => ({ url: `/api/v1/profiles/${await newProfile()}/rollout`, body: { dry_run: true } }),
     },
     {
+      method: 'POST',
+      path: '/api/v1/profiles/{name}/assign',
+      least: 'operator',
+      build: async () => ({ url: `/api/v1/profiles/${await newProfile()}/assign`, body: { machines: [await newMachine()] } }),
+    },
+    {
       method: 'GET',
       path: '/api/v1/machines/{id}/explain',
       least: 'viewer',

@@ -76,6 +76,7 @@ const protectedOperations = [
   'GET /api/v1/profiles/{name}/versions/{version}',
   'POST /api/v1/profiles/{name}/rollback',
   'POST /api/v1/profiles/{name}/rollout',
+  'POST /api/v1/profiles/{name}/assign',
   'GET /api/v1/machines/{id}/explain',
   'POST /api/v1/explain',
   'GET /api/v1/pi/trees',

@@ -214,7 +214,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   jobRoutes(app, jobs);
   eventRoutes(app, events, bus);
   ruleRoutes(app, rules);
-  profileRoutes(app, new ProfileService(transactor));
+  profileRoutes(app, new ProfileService(transactor), async (ref) => (await machines.get(ref)).id);
   explainRoutes(app, new ExplainService(transactor), async (ref) => (await machines.get(ref)).id);
   piRoutes(app, pi);
   piBootRoutes(app, piBoot);

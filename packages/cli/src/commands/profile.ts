@@ -230,6 +230,23 @@ export function profileCommand(): Command {
     });
 
   profile
+    .command('assign')
+    .description('give machines the profile, at its current version or --profile-version N')
+    .argument('<name>', 'profile name')
+    .argument('<machines...>', 'machine ids or identifiers (serial:AZJN-0042)')
+    .option('--profile-version <n>', 'that version instead of the current one', parseVersion)
+    .addHelpText('after', '\nExample:\n  muster profile assign jetson serial:AZJN-0042 serial:AZJN-0043')
+    .action(async (name: string, machines: string[], options: { profileVersion?: number }, command: Command) => {
+      const session = await openSession(command);
+      const result = await session.api.post<ProfileRolloutResult>(`/profiles/${segment(name)}/assign`, {
+        machines,
+        version: options.profileVersion,
+      });
+      if (session.json) return printJson(result);
+      printNote(`${result.machines.length} machine(s) now have ${name} version ${result.version}`);
+    });
+
+  profile
     .command('rm')
     .description('delete a profile and its history (refused while machines, rules or tokens use it)')
     .argument('<name>', 'profile name')

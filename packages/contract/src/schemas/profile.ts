@@ -190,6 +190,19 @@ export const ProfileRollout = Type.Object(
   },
   { additionalProperties: false },
 );
+export const ProfileAssign = Type.Object(
+  {
+    machines: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+      minItems: 1,
+      maxItems: 1000,
+      description: 'Machine ids or identifiers',
+    }),
+    version: Type.Optional(Type.Integer({ minimum: 1, description: 'The current version when not given' })),
+  },
+  { additionalProperties: false },
+);
+export type ProfileAssign = Static<typeof ProfileAssign>;
+
 export const ProfileRolloutResult = Type.Object({
   version: Type.Integer(),
   machines: Type.Array(

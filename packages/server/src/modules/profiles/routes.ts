@@ -6,6 +6,7 @@ import {
   Profile,
   ProfileApplied,
   ProfileApply,
+  ProfileAssign,
   ProfileNameParam,
   ProfileRollback,
   ProfileRollout,
@@ -20,7 +21,23 @@ import type { ProfileService } from './service.ts';
 
 const tags = ['profiles'];
 
-export function profileRoutes(app: App, profiles: ProfileService): void {
+export function profileRoutes(app: App, profiles: ProfileService, machineId: (ref: string) => Promise<string>): void {
+  app.post('/api/v1/profiles/:name/assign', {
+    config: { action: 'profile.write' },
+    schema: {
+      tags,
+      summary: 'Give machines the profile at a version (the current one by default)',
+      params: ProfileNameParam,
+      body: ProfileAssign,
+      response: { 200: ProfileRolloutResult },
+    },
+    handler: async (request) => {
+      const ids = [];
+      for (const ref of request.body.machines) ids.push(await machineId(ref));
+      return profiles.assign(request.principal.actor, request.params.name, ids, request.body.version);
+    },
+  });
+
   app.get('/api/v1/schemas/profile', {
     config: { action: 'profile.read' },
     schema: { tags, summary: "The JSON Schema of a profile's spec (what `muster profile apply` validates against)" },

@@ -11,6 +11,7 @@ import { now } from '../../platform/crypto/ids.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import { checkTemplate } from '../../platform/templates/render.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
+import { findMachineRow } from '../machines/store.ts';
 import { piTreeExists } from '../rules/store.ts';
 import {
   currentVersion,
@@ -186,6 +187,33 @@ export class ProfileService {
         }
       }
       return { version: profile.version, machines, dry_run: dryRun };
+    }, 1);
+  }
+
+  /** Gives machines a profile at a version (the current one by default): an operator's choice over the rules'. */
+  async assign(actor: string, name: string, machineIds: string[], version?: number): Promise<ProfileRolloutResult> {
+    return this.#tx.run(async (tx) => {
+      const profile = await findProfileRow(tx.db, name);
+      if (!profile) throw new MusterError('not_found', `No profile named ${name}`);
+      const target = version ?? profile.version;
+      if (!(await findVersion(tx.db, name, target))) throw new MusterError('not_found', `Profile ${name} has no version ${target}`);
+      const at = now();
+      const machines: ProfileRolloutResult['machines'] = [];
+      for (const id of machineIds) {
+        const row = await findMachineRow(tx.db, id);
+        if (!row) throw new MusterError('machine_not_found', `No machine ${id}`);
+        if (row.profile === name && row.profile_version === target) continue;
+        await setMachineProfileVersion(tx.db, id, name, target, at);
+        await tx.emit({
+          type: 'machine.profile_changed',
+          actor,
+          machineId: id,
+          reason: 'assigned',
+          data: { profile: name, from: row.profile === name ? row.profile_version : null, previous_profile: row.profile, to: target },
+        });
+        machines.push({ id, hostname: row.hostname || null, from: row.profile === name ? row.profile_version : null });
+      }
+      return { version: target, machines, dry_run: false };
     }, 1);
   }
 
