@@ -172,6 +172,7 @@ export class ClaimService {
           type: 'machine.claimed',
           machineId: row.id,
           actor: 'device',
+          reason: rule ? `one-time password of slot ${slot.hostname}; rule ${rule.name}` : `one-time password of slot ${slot.hostname}`,
           data: {
             door: 'otp',
             fleet: slot.fleet,

@@ -177,6 +177,7 @@ export class EnrollmentService {
           type: 'machine.claimed',
           machineId: row.id,
           actor: 'device',
+          reason: `enrollment token ${token.name}: ${auto ? 'approved' : 'pending'} by ${token.approval === 'rules' || (token.approval === 'auto' && placement.approval === 'pending') ? (rule ? `rule ${rule.name}` : 'no rule approving it') : `the token (${token.approval})`}`,
           data: {
             door: 'token',
             token: token.name,
@@ -271,7 +272,13 @@ export class EnrollmentService {
       decided_at: now(),
       decided_by: actor,
     });
-    await tx.emit({ type: 'machine.approved', machineId: machine.id, actor, data: { hwid: claim.hwid } });
+    await tx.emit({
+      type: 'machine.approved',
+      machineId: machine.id,
+      actor,
+      reason: actor === 'token' ? 'approved at the claim' : 'approved by an operator',
+      data: { hwid: claim.hwid, source: claim.source },
+    });
     return answer;
   }
 
