@@ -289,4 +289,14 @@ eachDatabase('Profiles, rules at every door, explain', (h) => {
       await h().request('DELETE', '/api/v1/rules/bounded');
     }
   });
+
+  test('ten applies of one new profile at once make consecutive versions, none lost', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => h().request('PUT', '/api/v1/profiles/race', { body: { spec: { description: `take ${i}` } } })),
+    );
+    for (const reply of replies) assert.equal(reply.status, 200, reply.text);
+    const versions = replies.map((r) => r.body.version.version).sort((a, b) => a - b);
+    assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.equal((await h().request('GET', '/api/v1/profiles/race/versions')).body.items.length, 10);
+  });
 });

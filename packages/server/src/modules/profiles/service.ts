@@ -8,7 +8,7 @@ import {
   type ProfileVersion,
 } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
-import type { Transactor, Tx } from '../../platform/db/transact.ts';
+import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
 import { checkTemplate } from '../../platform/templates/render.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 import { findMachineRow } from '../machines/store.ts';
@@ -134,6 +134,17 @@ export class ProfileService {
 
   /** Applies a spec: a new version when it differs from the current one, else nothing changes. */
   async apply(actor: string, name: string, spec: ProfileSpec, comment = ''): Promise<ProfileApplied> {
+    try {
+      return await this.#apply(actor, name, spec, comment);
+    } catch (error) {
+      // Two first applies of one name at once (two replicas): the loser's insert meets the winner's row; once more,
+      // it is an update of that row.
+      if (!isUniqueViolation(error)) throw error;
+      return this.#apply(actor, name, spec, comment);
+    }
+  }
+
+  async #apply(actor: string, name: string, spec: ProfileSpec, comment: string): Promise<ProfileApplied> {
     const canonical = canonicalSpec(spec);
     const digest = createHash('sha256').update(canonical).digest('hex');
     const applied = await this.#tx.run(async (tx) => {
