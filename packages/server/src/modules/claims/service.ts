@@ -138,17 +138,8 @@ export class ClaimService {
     const earlier = await again();
     if (earlier) return earlier;
     const rule = await this.#rules.select({ door: 'claim', facts: JSON.parse(facts) as Record<string, unknown> });
-    if (rule && rule.action !== 'discover') {
-      await this.#tx.run((tx) =>
-        tx.emit({
-          type: 'machine.claim_refused',
-          actor: 'device',
-          reason: `rule ${rule.name} refuses it`,
-          data: { door: 'otp', fleet: input.fleet, hwid: hwid.value, rule: rule.name, source },
-        }),
-      );
-      throw new MusterError('invalid_claim', `Rule ${rule.name} refuses this claim`);
-    }
+    if (rule && rule.action !== 'discover')
+      throw await this.#rules.refuseClaim(rule.name, { door: 'otp', fleet: input.fleet, hwid: hwid.value, source });
     try {
       return await this.#tx.run(async (tx) => {
         const slot = await findSlotByOtp(tx.db, input.fleet, otpHash);

@@ -45,15 +45,6 @@ import {
 
 const tokenPrefix = 'mse_';
 
-/** A rule refused the claim: the transaction is undone (the token use with it) and the refusal recorded apart. */
-class RuleRefused extends Error {
-  readonly rule: string;
-  constructor(rule: string) {
-    super(`rule ${rule} refuses it`);
-    this.rule = rule;
-  }
-}
-
 export class EnrollmentService {
   readonly #tx: Transactor;
   readonly #ca: CaService;
@@ -149,6 +140,8 @@ export class EnrollmentService {
       throw new MusterError('invalid_claim', `The enrollment token ${token.name} expired at ${token.expires_at}`);
     const labels = JSON.parse(token.labels) as Record<string, string>;
     const rule = await this.#rules.select({ door: 'claim', facts: JSON.parse(facts) as Record<string, unknown>, labels });
+    if (rule && rule.action !== 'discover')
+      throw await this.#rules.refuseClaim(rule.name, { door: 'token', token: token.name, hwid: hwid.value, source });
     try {
       return await this.#tx.run(async (tx) => {
         if (await findMachineIdByIdentifier(tx.db, hwid)) {
@@ -156,7 +149,6 @@ export class EnrollmentService {
         }
         if (!(await takeTokenUse(tx.db, token.id))) throw new MusterError('invalid_claim', `The enrollment token ${token.name} is used up`);
         const time = now();
-        if (rule && rule.action !== 'discover') throw new RuleRefused(rule.name);
         const placement = await placementFor(tx, rule, { fleetId: token.fleet_id, profile: token.profile, labels });
         const auto =
           token.approval === 'manual'
@@ -208,18 +200,6 @@ export class EnrollmentService {
         return { answer: await this.#approveInTx(tx, claim, 'token'), created: true };
       });
     } catch (error) {
-      // The refusal's event must stay: it is recorded in a transaction of its own.
-      if (error instanceof RuleRefused) {
-        await this.#tx.run((tx) =>
-          tx.emit({
-            type: 'machine.claim_refused',
-            actor: 'device',
-            reason: `rule ${error.rule} refuses it`,
-            data: { door: 'token', token: token.name, hwid: hwid.value, rule: error.rule, source },
-          }),
-        );
-        throw new MusterError('invalid_claim', `Rule ${error.rule} refuses this claim`);
-      }
       if (!isUniqueViolation(error)) throw error;
       // The same device, twice at once: the one that lost gets the claim the other made.
       const settled = await findClaimByHwid(this.#tx.db, hwid.value);

@@ -73,6 +73,17 @@ export class RuleService {
     }, 1);
   }
 
+  /**
+   * A claim a rule refuses: recorded as an event (door, rule and whatever `data` says of the device), and the
+   * error to answer, the same whatever refused it.
+   */
+  async refuseClaim(rule: string, data: Record<string, unknown>): Promise<MusterError> {
+    await this.#tx.run((tx) =>
+      tx.emit({ type: 'machine.claim_refused', actor: 'device', reason: `rule ${rule} refuses it`, data: { ...data, rule } }),
+    );
+    return new MusterError('invalid_claim', `Rule ${rule} refuses this claim`);
+  }
+
   /** The rule that applies to an arrival, or null. */
   async select(arrival: Arrival): Promise<Rule | null> {
     return selectRule(await loadRules(this.#tx.db), arrival);
