@@ -82,7 +82,7 @@ describe('muster fleet allocate, fleet slots and ca against a real server', () =
     const pending = await h.request('POST', '/api/v1/claims/token', { token: null, body: { token, hwid: 'HW-CLI-TOK' } });
     assert.equal(pending.body.status, 'pending');
     const listed = await cli(['enrollment-token', 'ls']);
-    assert.match(listed.stdout, /^img-1 +pis +manual +1\/5 /m);
+    assert.match(listed.stdout, /^img-1 +pis +rules +1\/5 /m);
     assert.ok(!listed.stdout.includes(token));
     const approved = await cli(['machine', 'approve', 'hwid:HW-CLI-TOK']);
     assert.equal(approved.code, 0, approved.stderr);

@@ -92,7 +92,7 @@ eachDatabase(
       const list = await cli(h(), ['rule', 'ls']);
       assert.match(
         list.stdout,
-        /^NAME\s+PRIORITY.*\nquarantine\s+5\s+pi\s+dead\*\s+-\s+refuse\s+-\nlab\s+100\s+pi\s+a\*\s+-\s+discover\s+lab\n$/,
+        /^NAME\s+PRIORITY.*\nquarantine\s+5\s+pi\s+serial=dead\*\s+refuse\s+-\s+-\s+-\nlab\s+100\s+pi\s+serial=a\*\s+discover\s+-\s+-\s+lab\n$/,
       );
       assert.equal((await cli(h(), ['rule', 'rm', 'quarantine'])).code, 0);
       assert.equal((await cli(h(), ['rule', 'show', 'quarantine'])).code, 3);
