@@ -157,7 +157,8 @@ export class ClaimService {
           enrolled_at: time,
           last_seen_at: time,
         });
-        const placement = await placementFor(tx, rule, { fleetId: slot.fleet_id });
+        // The slot gives the fleet; the machine's row has it already.
+        const placement = await placementFor(tx, rule);
         row = { ...row, ...(await placedColumns(tx, row, placement)).columns };
         await insertMachineWithEvent(tx, row, [hwid], {
           type: 'machine.claimed',
@@ -188,7 +189,11 @@ export class ClaimService {
             hostname: slot.hostname,
             fleet: slot.fleet,
             tunnel_port: slot.tunnel_port,
-            ...(await deviceConfiguration(tx, this.#keyring, row, placement.labels, hwid.value)),
+            ...(await deviceConfiguration(tx, this.#keyring, row, placement.labels, hwid.value, {
+              profile: placement.profile,
+              fleet: slot.fleet,
+              created: true,
+            })),
           },
         };
         const ip = await PoolService.allocateInTx(tx, slot.fleet_id, row.id);

@@ -22,15 +22,25 @@ export async function renderForMachine(
   keyring: Keyring | null,
   row: MachineRow,
   labels: Record<string, string>,
-  options: { redact: boolean; hwid?: string | null; profile?: ProfileVersion },
+  options: {
+    redact: boolean;
+    hwid?: string | null;
+    /** The version, when the caller has it: else the one the machine holds is read. */
+    profile?: ProfileVersion;
+    /** The fleet's name, when the caller knows it. */
+    fleet?: string | null;
+    /** The machine is being made now, so it has no secret yet. */
+    created?: boolean;
+  },
 ): Promise<MachineRendering | null> {
   const profile =
     options.profile ??
     (row.profile !== null && row.profile_version !== null ? await findVersion(tx.db, row.profile, row.profile_version) : null);
   if (!profile) return null;
-  const fleet = row.fleet_id ? ((await findFleet(tx.db, row.fleet_id))?.name ?? null) : null;
+  const fleet = options.fleet !== undefined ? options.fleet : row.fleet_id ? ((await findFleet(tx.db, row.fleet_id))?.name ?? null) : null;
   let secret = redactedSecret;
-  if (!options.redact && keyring && usesSecret(profile.spec)) secret = (await machineSecretInTx(tx, keyring, row.id, profile.spec)).secret;
+  if (!options.redact && keyring && usesSecret(profile.spec))
+    secret = (await machineSecretInTx(tx, keyring, row.id, profile.spec, { fresh: options.created })).secret;
   const context = await profileContext(
     profile.spec,
     { name: profile.name, version: profile.version },
@@ -47,8 +57,17 @@ export async function deviceConfiguration(
   row: MachineRow,
   labels: Record<string, string>,
   hwid: string | null,
+  known: { profile?: ProfileVersion | null; fleet?: string | null; created?: boolean } = {},
 ): Promise<DeviceConfiguration> {
-  const made = await renderForMachine(tx, keyring, row, labels, { redact: false, hwid });
+  if (row.profile === null) return {};
+  const profile = known.profile?.name === row.profile && known.profile.version === row.profile_version ? known.profile : undefined;
+  const made = await renderForMachine(tx, keyring, row, labels, {
+    redact: false,
+    hwid,
+    profile,
+    fleet: known.fleet,
+    created: known.created,
+  });
   if (!made) return {};
   return { profile: { name: made.profile.name, version: made.profile.version }, files: made.rendered.files, agent: made.rendered.agent };
 }

@@ -15,15 +15,18 @@ export function newSecret(spec: ProfileSpec): string {
   return spec.secret?.encoding === 'base64url' ? bytes.toString('base64url') : bytes.toString('hex');
 }
 
-/** The machine's secret, made (or, with `rotate`, made anew) and stored in the caller's transaction. */
+/**
+ * The machine's secret, made (or, with `rotate`, made anew) and stored in the caller's transaction. `fresh`: the
+ * machine is being made in this transaction, so there is none to read.
+ */
 export async function machineSecretInTx(
   tx: Pick<Tx, 'db'>,
   keyring: Keyring,
   machineId: string,
   spec: ProfileSpec,
-  options: { rotate?: boolean } = {},
+  options: { rotate?: boolean; fresh?: boolean } = {},
 ): Promise<{ secret: string; created: boolean }> {
-  const stored = await findMachineSecret(tx.db, machineId);
+  const stored = options.fresh ? undefined : await findMachineSecret(tx.db, machineId);
   if (stored && !options.rotate) return { secret: keyring.open(stored.secret, machineSecretName(machineId)), created: false };
   const secret = newSecret(spec);
   await saveMachineSecret(tx.db, machineId, keyring.seal(secret, machineSecretName(machineId)), now());

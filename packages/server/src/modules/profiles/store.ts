@@ -82,8 +82,13 @@ export async function insertVersion(db: Kysely<Database>, row: ProfileVersionRow
 }
 
 export async function currentVersion(db: Kysely<Database>, name: string): Promise<ProfileVersion | null> {
-  const profile = await findProfileRow(db, name);
-  return profile ? findVersion(db, name, profile.version) : null;
+  const row = await db
+    .selectFrom('profiles as p')
+    .innerJoin('profile_versions as v', (j) => j.onRef('v.profile', '=', 'p.name').onRef('v.version', '=', 'p.version'))
+    .selectAll('v')
+    .where('p.name', '=', name)
+    .executeTakeFirst();
+  return row ? versionFromRow(row) : null;
 }
 
 /** What refers to a profile by name: machines (not retired), rules and enrollment tokens. */

@@ -41,12 +41,16 @@ export async function putRuleInTx(tx: Tx, actor: string, name: string, input: Ru
   return ruleFromRow(row);
 }
 
+const rulesMaxAgeMs = 1000;
+
 /**
  * Rules place machines at every door (docs/profiles.md): discover, ignore or refuse them, and set their fleet,
  * profile, labels, Pi tree and, for claims, whether they are approved at once.
  */
 export class RuleService {
   readonly #tx: Transactor;
+  /** Rules as last read: every door reads them on every arrival, and they change seldom (docs/profiles.md). */
+  #cache: { rules: Rule[]; at: number } | null = null;
 
   constructor(tx: Transactor) {
     this.#tx = tx;
@@ -63,14 +67,19 @@ export class RuleService {
   }
 
   async put(actor: string, name: string, input: RulePut): Promise<Rule> {
-    return this.#tx.run((tx) => putRuleInTx(tx, actor, name, input), 1);
+    this.#cache = null;
+    const rule = await this.#tx.run((tx) => putRuleInTx(tx, actor, name, input), 1);
+    this.#cache = null;
+    return rule;
   }
 
   async delete(actor: string, name: string): Promise<void> {
+    this.#cache = null;
     await this.#tx.run(async (tx) => {
       if (!(await deleteRule(tx.db, name))) throw new MusterError('not_found', `No rule named ${name}`);
       await tx.emit({ type: 'rule.deleted', actor, data: { rule: name } });
     }, 1);
+    this.#cache = null;
   }
 
   /**
@@ -86,6 +95,19 @@ export class RuleService {
 
   /** The rule that applies to an arrival, or null. */
   async select(arrival: Arrival): Promise<Rule | null> {
-    return selectRule(await loadRules(this.#tx.db), arrival);
+    return selectRule(await this.#rules(), arrival);
+  }
+
+  /**
+   * The rules in the order they are tried, read again when this server changes one and at least once a second,
+   * so that a change made on another replica applies there within a second.
+   */
+  async #rules(): Promise<Rule[]> {
+    const cached = this.#cache;
+    if (cached && Date.now() - cached.at < rulesMaxAgeMs) return cached.rules;
+    const at = Date.now();
+    const rules = (await loadRules(this.#tx.db)).sort(compareRules);
+    this.#cache = { rules, at };
+    return rules;
   }
 }
