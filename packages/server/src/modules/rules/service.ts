@@ -1,5 +1,6 @@
 import { MusterError, type Rule, type RulePut } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
+import type { EventBus } from '../../platform/db/event-bus.ts';
 import type { RuleRow } from '../../platform/db/schema.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import { type Arrival, compareRules, normalizeMacPrefix, selectRule } from './match.ts';
@@ -52,8 +53,12 @@ export class RuleService {
   /** Rules as last read: every door reads them on every arrival, and they change seldom (docs/profiles.md). */
   #cache: { rules: Rule[]; at: number } | null = null;
 
-  constructor(tx: Transactor) {
+  /** `bus`: committed events, this server's and (on PostgreSQL) the other replicas'; a rule or Pi tree change drops the cache. */
+  constructor(tx: Transactor, bus?: EventBus) {
     this.#tx = tx;
+    bus?.subscribe((event) => {
+      if (event.type.startsWith('rule.') || event.type.startsWith('pi_tree.')) this.#cache = null;
+    });
   }
 
   async list(): Promise<Rule[]> {
@@ -99,8 +104,8 @@ export class RuleService {
   }
 
   /**
-   * The rules in the order they are tried, read again when this server changes one and at least once a second,
-   * so that a change made on another replica applies there within a second.
+   * The rules in the order they are tried, read again after a rule or Pi tree event (this server's or another
+   * replica's) and at least once a second, should an event be missed.
    */
   async #rules(): Promise<Rule[]> {
     const cached = this.#cache;
