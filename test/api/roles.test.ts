@@ -63,6 +63,11 @@ eachDatabase('Who may call what', (h) => {
     await h().request('PUT', `/api/v1/profiles/${name}`, { body: { spec: { hostname: 'p-{{ serial }}' } } });
     return name;
   };
+  const newEndpoint = async () => {
+    const name = `endpoint${unique()}`;
+    await h().request('PUT', `/api/v1/endpoints/${name}`, { body: { url: 'http://127.0.0.1:9' } });
+    return name;
+  };
   const newGroup = async () => (await h().request('POST', '/api/v1/groups', { body: { name: `doomed${unique()}` } })).body.id as string;
   const newArtifact = async () =>
     (await h().muster.artifacts.addStream('user:admin', Readable.from([Buffer.from(`artifact ${unique()}`)]))).artifact.sha256;
@@ -411,6 +416,31 @@ eachDatabase('Who may call what', (h) => {
       build: async () => ({ url: `/api/v1/machines/${await newMachine()}/explain` }),
     },
     { method: 'POST', path: '/api/v1/explain', least: 'viewer', build: () => ({ url: '/api/v1/explain', body: { facts: { a: 1 } } }) },
+    { method: 'GET', path: '/api/v1/endpoints', least: 'viewer', build: () => ({ url: '/api/v1/endpoints' }) },
+    {
+      method: 'GET',
+      path: '/api/v1/endpoints/{name}',
+      least: 'viewer',
+      build: async () => ({ url: `/api/v1/endpoints/${await newEndpoint()}` }),
+    },
+    {
+      method: 'PUT',
+      path: '/api/v1/endpoints/{name}',
+      least: 'admin',
+      build: () => ({ url: `/api/v1/endpoints/made${unique()}`, body: { url: 'http://127.0.0.1:9' } }),
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/endpoints/{name}',
+      least: 'admin',
+      build: async () => ({ url: `/api/v1/endpoints/${await newEndpoint()}` }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/stage',
+      least: 'operator',
+      build: async () => ({ url: '/api/v1/stage', body: { serial: `STAGE-${unique()}`, profile: await newProfile() } }),
+    },
     { method: 'GET', path: '/api/v1/pi/trees', least: 'viewer', build: () => ({ url: '/api/v1/pi/trees' }) },
     { method: 'GET', path: '/api/v1/pi/machines', least: 'viewer', build: () => ({ url: '/api/v1/pi/machines' }) },
     {

@@ -170,7 +170,12 @@ for (const kind of databaseKinds) {
           headers: { authorization: `Bearer ${token}` },
         });
         const [event] = events.json().items;
-        assert.deepEqual(event.data, { from: [before.currentId], to: after.currentId, secrets: ['boot_url_key', 'ca_key', 'jwt_secret'] });
+        assert.deepEqual(event.data, {
+          from: [before.currentId],
+          to: after.currentId,
+          secrets: ['boot_url_key', 'ca_key', 'jwt_secret'],
+          machine_secrets: 0,
+        });
         assert.equal(event.actor, 'cli');
       } finally {
         await muster.close();

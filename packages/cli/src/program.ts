@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup.ts';
 import { bootCommand } from './commands/boot.ts';
 import { caCommand } from './commands/ca.ts';
 import { dnsmasqCommand } from './commands/dnsmasq.ts';
+import { endpointCommand } from './commands/endpoint.ts';
 import { enrollmentTokenCommand } from './commands/enrollment-token.ts';
 import { fleetCommand } from './commands/fleet.ts';
 import { groupCommand } from './commands/group.ts';
@@ -18,6 +19,7 @@ import { explainCommand, profileCommand } from './commands/profile.ts';
 import { ruleCommand } from './commands/rule.ts';
 import { serveCommand } from './commands/serve.ts';
 import { simCommand } from './commands/sim.ts';
+import { stageCommand } from './commands/stage.ts';
 import { tokenCommand } from './commands/token.ts';
 import { userCommand } from './commands/user.ts';
 import { oneLine } from './failure.ts';
@@ -73,6 +75,8 @@ export function buildProgram(): CommandType {
     enrollmentTokenCommand(),
     profileCommand(),
     explainCommand(),
+    endpointCommand(),
+    stageCommand(),
     groupCommand(),
     jobCommand(),
     artifactCommand(),

@@ -62,11 +62,11 @@ export function wantsJson(command: Command): boolean {
   return Boolean(globalOptions(command).json);
 }
 
-/** Everything an API command needs: a client for the resolved server and token, and the output mode. */
-export async function openSession(command: Command): Promise<Session> {
+/** Everything an API command needs: a client for the resolved server and token, and the output mode; `timeoutMs` per request. */
+export async function openSession(command: Command, extra: { timeoutMs?: number } = {}): Promise<Session> {
   const options = globalOptions(command);
   // With both given, a broken config file is no reason to fail.
   const stored = options.server && options.token ? {} : await readStoredLogin();
   const { server, token, tokenHint } = resolveConnection(options, stored);
-  return { api: new ApiClient({ server, token, tokenHint }), server, json: Boolean(options.json), stored };
+  return { api: new ApiClient({ server, token, tokenHint, timeoutMs: extra.timeoutMs }), server, json: Boolean(options.json), stored };
 }

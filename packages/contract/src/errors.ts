@@ -22,6 +22,7 @@ export const errorCodes = {
   unsupported_media_type: { status: 415, exit: 2, title: 'The request body has the wrong content type' },
   rate_limited: { status: 429, exit: 6, title: 'Too many requests' },
   internal: { status: 500, exit: 1, title: 'Internal error' },
+  hook_failed: { status: 502, exit: 1, title: 'A hook endpoint did not answer as the profile expects' },
   unavailable: { status: 503, exit: 6, title: 'The server is not ready' },
 } as const;
 

@@ -13,4 +13,5 @@ export * from './schemas/identity.ts';
 export * from './schemas/job.ts';
 export * from './schemas/machine.ts';
 export * from './schemas/profile.ts';
+export * from './schemas/stage.ts';
 export * from './schemas/user.ts';

@@ -29,6 +29,8 @@ import { caRoutes } from './modules/ca/routes.ts';
 import { CaService } from './modules/ca/service.ts';
 import { claimRoutes } from './modules/claims/routes.ts';
 import { ClaimService } from './modules/claims/service.ts';
+import { endpointRoutes } from './modules/endpoints/routes.ts';
+import { EndpointService } from './modules/endpoints/service.ts';
 import { defaultFactsBound } from './modules/enroll/facts.ts';
 import { enrollRoutes } from './modules/enroll/routes.ts';
 import { EnrollService } from './modules/enroll/service.ts';
@@ -54,6 +56,8 @@ import { explainRoutes, profileRoutes } from './modules/profiles/routes.ts';
 import { ProfileService } from './modules/profiles/service.ts';
 import { ruleRoutes } from './modules/rules/routes.ts';
 import { RuleService } from './modules/rules/service.ts';
+import { stageRoutes } from './modules/stage/routes.ts';
+import { StageService } from './modules/stage/service.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tokenRoutes } from './modules/tokens/routes.ts';
 import { TokenService } from './modules/tokens/service.ts';
@@ -143,7 +147,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   let runner: JobRunner | null = null;
   const builds = new BuildService(transactor, db.dialect, config, () => runner?.wake());
   const bulk = new BulkService(transactor, machines, groups, builds);
-  const rules = new RuleService(transactor);
+  const rules = new RuleService(transactor, bus);
   // One budget for new machines across every anonymous door (iPXE, nixos, Pi TFTP, enroll), per process.
   const discoveries = new MinuteBudget(config.discoveryPerMinute, (exceeded) => {
     app.log.warn(exceeded, 'discovery budget spent: unseen machines are not created until the next minute');
@@ -216,6 +220,9 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   ruleRoutes(app, rules);
   profileRoutes(app, new ProfileService(transactor), async (ref) => (await machines.get(ref)).id);
   explainRoutes(app, new ExplainService(transactor), async (ref) => (await machines.get(ref)).id);
+  const endpoints = new EndpointService(transactor, keyring);
+  endpointRoutes(app, endpoints);
+  stageRoutes(app, new StageService(transactor, keyring, endpoints));
   piRoutes(app, pi);
   piBootRoutes(app, piBoot);
   bootRoutes(app, timeline, scripts);

@@ -5,7 +5,7 @@ import { type Keyring, KeyringError, sealedKeyId } from './platform/crypto/keyri
 import { type Db, openDatabase } from './platform/db/connect.ts';
 import { EventBus } from './platform/db/event-bus.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
-import { listSealedSettings, resealSecrets } from './platform/db/settings.ts';
+import { listSealedSecrets, resealSecrets } from './platform/db/settings.ts';
 import { Transactor } from './platform/db/transact.ts';
 import { type LoadedKeyring, loadKeyring, writeKeyFile } from './platform/files/master-key.ts';
 
@@ -25,7 +25,7 @@ export async function describeMasterKey(config: Config): Promise<MasterKeyReport
   return withDb(config, async (db) => ({
     origin,
     keys: keyring.ids,
-    secrets: (await listSealedSettings(db.kysely)).map((row) => ({ name: row.key, key: sealedKeyId(row.value) })),
+    secrets: (await listSealedSecrets(db.kysely)).map((row) => ({ name: row.key, key: sealedKeyId(row.value) })),
   }));
 }
 
@@ -63,7 +63,13 @@ export async function rotateMasterKey(config: Config): Promise<RotationReport> {
       await tx.emit({
         type: 'master_key.rotated',
         actor: 'cli',
-        data: { from: sealedWith(rows), to: keyring.currentId, secrets: rows.map((r) => r.key) },
+        // Machine secrets are one per machine: the event counts them rather than naming thousands.
+        data: {
+          from: sealedWith(rows),
+          to: keyring.currentId,
+          secrets: rows.map((r) => r.key).filter((key) => !key.startsWith('machine_secret:')),
+          machine_secrets: rows.filter((r) => r.key.startsWith('machine_secret:')).length,
+        },
       });
       return rows;
     }),

@@ -30,13 +30,41 @@ export async function listSealedSettings(db: Kysely<Database>): Promise<{ key: s
   return (await db.selectFrom('settings').select(['key', 'value']).orderBy('key').execute()).filter((row) => isSealed(row.value));
 }
 
-/** Seals every sealed setting again with the keyring's current key; returns which, and their keys before. Run in one transaction. */
+/**
+ * Every sealed secret by the name it is sealed under: the sealed settings, the endpoints' credentials
+ * (endpoint:<name>) and the machine secrets (machine_secret:<id>).
+ */
+export async function listSealedSecrets(db: Kysely<Database>): Promise<{ key: string; value: string }[]> {
+  const endpoints = await db
+    .selectFrom('endpoints')
+    .select(['name', 'credential'])
+    .where('credential', 'is not', null)
+    .orderBy('name')
+    .execute();
+  const machines = await db.selectFrom('machine_secrets').select(['machine_id', 'secret']).orderBy('machine_id').execute();
+  return [
+    ...(await listSealedSettings(db)),
+    ...endpoints.map((row) => ({ key: `endpoint:${row.name}`, value: row.credential as string })),
+    ...machines.map((row) => ({ key: `machine_secret:${row.machine_id}`, value: row.secret })),
+  ];
+}
+
+/** Seals every sealed secret again with the keyring's current key; returns which, and their keys before. Run in one transaction. */
 export async function resealSecrets(db: Kysely<Database>, keyring: Keyring): Promise<{ key: string; from: string | null }[]> {
   const resealed: { key: string; from: string | null }[] = [];
-  for (const row of await listSealedSettings(db)) {
+  for (const row of await listSealedSecrets(db)) {
     const from = sealedKeyId(row.value);
     const value = keyring.seal(keyring.open(row.value, row.key), row.key);
-    await db.updateTable('settings').set({ value, updated_at: now() }).where('key', '=', row.key).execute();
+    const updated_at = now();
+    if (row.key.startsWith('endpoint:'))
+      await db.updateTable('endpoints').set({ credential: value }).where('name', '=', row.key.slice('endpoint:'.length)).execute();
+    else if (row.key.startsWith('machine_secret:'))
+      await db
+        .updateTable('machine_secrets')
+        .set({ secret: value, updated_at })
+        .where('machine_id', '=', row.key.slice('machine_secret:'.length))
+        .execute();
+    else await db.updateTable('settings').set({ value, updated_at }).where('key', '=', row.key).execute();
     resealed.push({ key: row.key, from });
   }
   return resealed;
