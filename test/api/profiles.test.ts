@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { deviceKeys, openssl } from '../support/device-keys.ts';
 import { eachDatabase } from '../support/harness.ts';
 import { assertProblem } from './assertions.ts';
 
@@ -298,5 +300,69 @@ eachDatabase('Profiles, rules at every door, explain', (h) => {
     const versions = replies.map((r) => r.body.version.version).sort((a, b) => a - b);
     assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.equal((await h().request('GET', '/api/v1/profiles/race/versions')).body.items.length, 10);
+  });
+
+  test("a claimed device's certificate follows its profile's policy, checked with openssl; the secret is never in it", async () => {
+    const keys = deviceKeys('policy');
+    await h().request('PUT', '/api/v1/profiles/servers', {
+      body: {
+        spec: {
+          hostname: 'srv-{{ seq }}',
+          secret: { bytes: 16 },
+          files: [{ path: 'etc/s', template: '{{ secret }}' }],
+          certificate: {
+            common_name: '{{ hostname }}.example',
+            dns_names: ['{{ hostname }}.example', '{{ hostname }}-{{ secret }}.example'],
+            ip_addresses: ['10.9.8.7'],
+            validity: '7d',
+            key_usages: ['digitalSignature'],
+            extended_key_usages: ['clientAuth', 'serverAuth'],
+          },
+        },
+      },
+    });
+    const bad = await h().request('PUT', '/api/v1/rules/servers', {
+      body: { door: 'claim', action: 'discover', profile: 'servers', facts: { role: 'server' }, priority: 5 },
+    });
+    assert.equal(bad.status, 200, bad.text);
+    await h().request('POST', '/api/v1/fleets', { body: { name: 'srv' } });
+    const slot = await h().request('POST', '/api/v1/fleets/srv/slots', { body: { count: 1 } });
+    const claim = await h().request('POST', '/api/v1/claims/otp', {
+      token: null,
+      body: { fleet: 'srv', otp: slot.body.slots[0].otp, hwid: 'policy-hw-1', csr: keys.csr('d1'), facts: { role: 'server' } },
+    });
+    assert.equal(claim.status, 400, 'a certificate name rendered from the secret is refused, and nothing is claimed');
+    assert.match(claim.body.detail, /dns_names\[1\]/);
+    await h().request('PUT', '/api/v1/profiles/servers', {
+      body: {
+        spec: {
+          hostname: 'srv-{{ seq }}',
+          certificate: {
+            common_name: '{{ hostname }}.example',
+            dns_names: ['{{ hostname }}.example', 'alias-{{ seq }}.example'],
+            ip_addresses: ['10.9.8.7'],
+            validity: '7d',
+            key_usages: ['digitalSignature'],
+            extended_key_usages: ['clientAuth', 'serverAuth'],
+          },
+        },
+      },
+    });
+    const ok = await h().request('POST', '/api/v1/claims/otp', {
+      token: null,
+      body: { fleet: 'srv', otp: slot.body.slots[0].otp, hwid: 'policy-hw-1', csr: keys.csr('d2'), facts: { role: 'server' } },
+    });
+    assert.equal(ok.status, 201, ok.text);
+    const certFile = keys.file('d2.pem');
+    writeFileSync(certFile, ok.body.certificate);
+    const text = openssl('x509', '-in', certFile, '-noout', '-subject', '-dates', '-ext', 'subjectAltName,keyUsage,extendedKeyUsage');
+    assert.match(text, /subject=CN\s*=\s*srv-1\.example/);
+    assert.match(text, /DNS:srv-1\.example, DNS:alias-1\.example, IP Address:10\.9\.8\.7/);
+    assert.match(text, /Digital Signature\n/);
+    assert.doesNotMatch(text, /Key Encipherment/);
+    assert.match(text, /TLS Web Client Authentication, TLS Web Server Authentication/);
+    const dates = /notBefore=(.*)\nnotAfter=(.*)/.exec(text);
+    const days = (Date.parse(dates?.[2] ?? '') - Date.parse(dates?.[1] ?? '')) / 86_400_000;
+    assert.ok(days > 6.9 && days < 7.1, `valid ${days} days`);
   });
 });

@@ -88,8 +88,14 @@ eachDatabase(
         { code: 'rate_limited', status: 429, retry_after: Number(reply.headers['retry-after']) },
       );
       for (const url of ['/boot.ipxe', '/nixos/machines/ATTACK1.ipxe', `/boot/artifacts/${'0'.repeat(64)}/kernel?m=m_x&s=x`]) {
-        await spent(h(), '10.0.0.1');
-        assert.equal((await from(h(), '10.0.0.1', url)).status, 429, url);
+        // The limit gives one request back each second: should that second tick between the last refusal and this
+        // request, it passes once; spent again, it is refused.
+        let status = 0;
+        for (let attempt = 0; attempt < 3 && status !== 429; attempt++) {
+          await spent(h(), '10.0.0.1');
+          status = (await from(h(), '10.0.0.1', url)).status;
+        }
+        assert.equal(status, 429, url);
       }
     });
 

@@ -52,6 +52,7 @@ import { PiService } from './modules/pi/service.ts';
 import { poolRoutes } from './modules/pools/routes.ts';
 import { PoolService } from './modules/pools/service.ts';
 import { ExplainService } from './modules/profiles/explain.ts';
+import { certificatePolicyOf } from './modules/profiles/machine.ts';
 import { explainRoutes, profileRoutes } from './modules/profiles/routes.ts';
 import { ProfileService } from './modules/profiles/service.ts';
 import { ruleRoutes } from './modules/rules/routes.ts';
@@ -187,7 +188,11 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     new SourceLimiter({ ratePerMinute: config.enrollRatePerMinute, burst: config.enrollRatePerMinute }),
   );
   machineRoutes(app, machines);
-  caRoutes(app, ca, { id: async (ref) => (await machines.get(ref)).id, get: (id) => machines.get(id) });
+  caRoutes(app, ca, {
+    id: async (ref) => (await machines.get(ref)).id,
+    get: (id) => machines.get(id),
+    policy: (id) => certificatePolicyOf(transactor, id),
+  });
   poolRoutes(app, new PoolService(transactor));
   const wrongClaims = new FailureLimiter(config.claimFailuresPerMinute, 60_000);
   enrollmentTokenRoutes(

@@ -1,6 +1,7 @@
 import { CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam, Machine } from '@muster/contract';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import type { IssuePolicy } from '../../platform/crypto/ca.ts';
 import { verifiedPeerSerial } from '../../platform/http/tls.ts';
 import type { App } from '../../platform/http/types.ts';
 import { type CaService, noDeviceCertificate } from './service.ts';
@@ -10,7 +11,14 @@ async function requireClientCertificate(request: FastifyRequest): Promise<void> 
   if (!verifiedPeerSerial(request)) throw noDeviceCertificate();
 }
 
-export function caRoutes(app: App, ca: CaService, machines: { id(ref: string): Promise<string>; get(id: string): Promise<Machine> }): void {
+/** What the CA's routes need of machines; `policy` is the certificate policy of the profile version a machine holds. */
+export interface CaMachines {
+  id(ref: string): Promise<string>;
+  get(id: string): Promise<Machine>;
+  policy(id: string): Promise<IssuePolicy | null>;
+}
+
+export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
   const machineId = machines.id;
 
   app.get('/api/v1/device/self', {
@@ -40,7 +48,9 @@ export function caRoutes(app: App, ca: CaService, machines: { id(ref: string): P
       const current = await ca.deviceCertificate(verifiedPeerSerial(request));
       const machine = await machines.get(current.machine_id as string);
       const hostname = machine.hostname ?? current.subject.replace(/^CN=/, '');
-      return reply.status(201).send(await ca.renew(current, request.body.csr, hostname, request.ip));
+      // A renewal follows the profile version the machine holds now, as the first certificate did.
+      const subject = (await machines.policy(machine.id)) ?? hostname;
+      return reply.status(201).send(await ca.renew(current, request.body.csr, subject, request.ip));
     },
   });
 

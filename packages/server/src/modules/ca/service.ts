@@ -1,5 +1,5 @@
 import { type CaInfo, type Certificate, MusterError } from '@muster/contract';
-import { type CaMaterial, CertificateAuthority, createCa } from '../../platform/crypto/ca.ts';
+import { type CaMaterial, CertificateAuthority, createCa, type IssuePolicy } from '../../platform/crypto/ca.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
@@ -71,8 +71,15 @@ export class CaService {
   }
 
   /** Issues a certificate for a machine from its CSR inside the caller's transaction, and records it. */
-  async issueInTx(tx: Tx, machineId: string, csrPem: string, commonName: string, actor: string, source?: string): Promise<Certificate> {
-    const issued = await this.#ca.issue(csrPem, commonName, this.#validityDays);
+  async issueInTx(
+    tx: Tx,
+    machineId: string,
+    csrPem: string,
+    subject: string | IssuePolicy,
+    actor: string,
+    source?: string,
+  ): Promise<Certificate> {
+    const issued = await this.#ca.issue(csrPem, subject, this.#validityDays);
     const row = {
       serial: issued.serial,
       machine_id: machineId,
@@ -110,9 +117,9 @@ export class CaService {
   }
 
   /** A new certificate for the machine of a valid one, from a new CSR (the device's next key); the old one stays valid until it expires. */
-  async renew(current: Certificate, csrPem: string, hostname: string, source: string): Promise<Certificate> {
+  async renew(current: Certificate, csrPem: string, subject: string | IssuePolicy, source: string): Promise<Certificate> {
     return this.#tx.run(async (tx) => {
-      const issued = await this.issueInTx(tx, current.machine_id as string, csrPem, hostname, 'device', source);
+      const issued = await this.issueInTx(tx, current.machine_id as string, csrPem, subject, 'device', source);
       await tx.emit({
         type: 'certificate.renewed',
         machineId: current.machine_id,

@@ -178,6 +178,11 @@ export class ClaimService {
           },
         });
         if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
+        const device = await deviceConfiguration(tx, this.#keyring, row, placement.labels, hwid.value, {
+          profile: placement.profile,
+          fleet: slot.fleet,
+          created: true,
+        });
         const answer: ClaimAnswer = {
           machine_id: row.id,
           hostname: slot.hostname,
@@ -189,17 +194,13 @@ export class ClaimService {
             hostname: slot.hostname,
             fleet: slot.fleet,
             tunnel_port: slot.tunnel_port,
-            ...(await deviceConfiguration(tx, this.#keyring, row, placement.labels, hwid.value, {
-              profile: placement.profile,
-              fleet: slot.fleet,
-              created: true,
-            })),
+            ...device.configuration,
           },
         };
         const ip = await PoolService.allocateInTx(tx, slot.fleet_id, row.id);
         if (ip) answer.ip_address = ip;
         if (input.csr) {
-          const certificate = await this.#ca.issueInTx(tx, row.id, input.csr, slot.hostname, 'device', source);
+          const certificate = await this.#ca.issueInTx(tx, row.id, input.csr, device.policy ?? slot.hostname, 'device', source);
           answer.certificate = certificate.certificate;
           answer.ca_chain = [this.#ca.pem];
         }

@@ -240,12 +240,14 @@ export class EnrollmentService {
     const answer: TokenClaimAnswer = { status: 'approved', machine_id: machine.id, hostname: machine.hostname || null, fleet, labels };
     const ip = machine.fleet_id ? await PoolService.allocateInTx(tx, machine.fleet_id, machine.id) : null;
     if (ip) answer.ip_address = ip;
+    const device = await deviceConfiguration(tx, this.#keyring, machine, labels, claim.hwid, { fleet });
     if (claim.csr) {
-      const certificate = await this.#ca.issueInTx(tx, machine.id, claim.csr, machine.hostname || machine.id, actor, claim.source);
+      const subject = device.policy ?? machine.hostname ?? machine.id;
+      const certificate = await this.#ca.issueInTx(tx, machine.id, claim.csr, subject || machine.id, actor, claim.source);
       answer.certificate = certificate.certificate;
       answer.ca_chain = [this.#ca.pem];
     }
-    answer.configuration = { server: this.#publicUrl, ...(await deviceConfiguration(tx, this.#keyring, machine, labels, claim.hwid)) };
+    answer.configuration = { server: this.#publicUrl, ...device.configuration };
     await decideClaim(tx.db, claim.machine_id, {
       status: 'approved',
       answer: storableAnswer(answer),

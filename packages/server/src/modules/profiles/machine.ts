@@ -1,10 +1,12 @@
 import type { DeviceConfiguration, ProfileVersion } from '@muster/contract';
+import type { IssuePolicy } from '../../platform/crypto/ca.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Tx } from '../../platform/db/transact.ts';
 import { findFleet } from '../fleets/store.ts';
+import { findMachineRow, labelsOfMachine } from '../machines/store.ts';
 import { contextOf } from './placement.ts';
-import { profileContext, type RenderedProfile, redactedSecret, renderProfile } from './render.ts';
+import { issuePolicy, profileContext, type RenderedProfile, redactedSecret, renderProfile } from './render.ts';
 import { machineSecretInTx, usesSecret } from './secrets.ts';
 import { findVersion } from './store.ts';
 
@@ -50,7 +52,10 @@ export async function renderForMachine(
   return { profile, rendered: await renderProfile(profile.spec, context) };
 }
 
-/** The configuration part a device's profile gives it, rendered now (files hold the secret: never stored as such). */
+/**
+ * What a device's profile gives it, rendered now: the configuration part of its answer (files hold the secret:
+ * never stored as such) and the policy its certificate is issued under; null policy without a profile.
+ */
 export async function deviceConfiguration(
   tx: Pick<Tx, 'db'>,
   keyring: Keyring,
@@ -58,8 +63,8 @@ export async function deviceConfiguration(
   labels: Record<string, string>,
   hwid: string | null,
   known: { profile?: ProfileVersion | null; fleet?: string | null; created?: boolean } = {},
-): Promise<DeviceConfiguration> {
-  if (row.profile === null) return {};
+): Promise<{ configuration: DeviceConfiguration; policy: IssuePolicy | null }> {
+  if (row.profile === null) return { configuration: {}, policy: null };
   const profile = known.profile?.name === row.profile && known.profile.version === row.profile_version ? known.profile : undefined;
   const made = await renderForMachine(tx, keyring, row, labels, {
     redact: false,
@@ -68,8 +73,21 @@ export async function deviceConfiguration(
     fleet: known.fleet,
     created: known.created,
   });
-  if (!made) return {};
-  return { profile: { name: made.profile.name, version: made.profile.version }, files: made.rendered.files, agent: made.rendered.agent };
+  if (!made) return { configuration: {}, policy: null };
+  return {
+    configuration: {
+      profile: { name: made.profile.name, version: made.profile.version },
+      files: made.rendered.files,
+      agent: made.rendered.agent,
+    },
+    policy: issuePolicy(made.rendered),
+  };
+}
+
+/** The certificate policy of the profile version a machine holds, for a renewal; null without a profile. */
+export async function certificatePolicy(tx: Pick<Tx, 'db'>, row: MachineRow, labels: Record<string, string>): Promise<IssuePolicy | null> {
+  const made = await renderForMachine(tx, null, row, labels, { redact: true });
+  return made ? issuePolicy(made.rendered) : null;
 }
 
 /** An answer as it is kept for retries: without the rendered files, which may hold the machine's secret. */
@@ -77,4 +95,12 @@ export function storableAnswer<T extends { configuration?: DeviceConfiguration }
   if (!answer.configuration?.files) return JSON.stringify(answer);
   const { files: _, ...configuration } = answer.configuration;
   return JSON.stringify({ ...answer, configuration });
+}
+
+/** The certificate policy of a machine by id: its profile version rendered for reading; null without one. */
+export async function certificatePolicyOf(tx: Pick<Tx, 'db'>, machineId: string): Promise<IssuePolicy | null> {
+  const row = await findMachineRow(tx.db, machineId);
+  if (!row || row.profile === null) return null;
+  const labels = Object.fromEntries((await labelsOfMachine(tx.db, machineId)).map((l) => [l.key, l.value]));
+  return certificatePolicy(tx, row, labels);
 }

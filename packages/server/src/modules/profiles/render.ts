@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { type HookRequest, MusterError, type ProfileSpec, type RenderedFile } from '@muster/contract';
+import type { IssuePolicy } from '../../platform/crypto/ca.ts';
 import { renderTemplate } from '../../platform/templates/render.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 
@@ -77,11 +78,11 @@ export async function renderHostname(spec: ProfileSpec, context: Record<string, 
 }
 
 /** Everything the profile gives the machine. `context.hostname` must already be the final host name. */
-export async function renderProfile(spec: ProfileSpec, context: Record<string, unknown>): Promise<RenderedProfile> {
+export async function renderProfile(spec: ProfileSpec, fullContext: Record<string, unknown>): Promise<RenderedProfile> {
   const files: RenderedFile[] = [];
   let total = 0;
   for (const [index, file] of (spec.files ?? []).entries()) {
-    const content = await renderTemplate(`files[${index}] (${file.path})`, file.template, context);
+    const content = await renderTemplate(`files[${index}] (${file.path})`, file.template, fullContext);
     total += content.length;
     if (total > 4 * 1024 * 1024) throw new MusterError('payload_too_large', "The profile's files render more than 4 MiB in all");
     files.push({
@@ -93,7 +94,9 @@ export async function renderProfile(spec: ProfileSpec, context: Record<string, u
     });
   }
   const policy = spec.certificate ?? {};
-  const hostname = (context.hostname as string | null) ?? (context.machine_id as string | null) ?? 'machine';
+  const hostname = (fullContext.hostname as string | null) ?? (fullContext.machine_id as string | null) ?? 'machine';
+  // A certificate is public (any viewer reads it): its names never see the machine's secret.
+  const context = { ...fullContext, secret: redactedSecret };
   const commonName = policy.common_name ? (await text('certificate.common_name', policy.common_name, context)).trim() : hostname;
   const dnsNames = [];
   for (const [i, source] of (policy.dns_names ?? ['{{ hostname }}']).entries()) {
@@ -120,10 +123,10 @@ export async function renderProfile(spec: ProfileSpec, context: Record<string, u
   if (commonName === '' || commonName.length > 64)
     throw new MusterError('validation_failed', 'certificate.common_name must render to 1 to 64 characters');
   const commands = [];
-  for (const [i, source] of (spec.agent?.commands ?? []).entries()) commands.push(await text(`agent.commands[${i}]`, source, context));
+  for (const [i, source] of (spec.agent?.commands ?? []).entries()) commands.push(await text(`agent.commands[${i}]`, source, fullContext));
   return {
-    hostname: (context.hostname as string | null) ?? null,
-    vars: context.vars as Record<string, string>,
+    hostname: (fullContext.hostname as string | null) ?? null,
+    vars: fullContext.vars as Record<string, string>,
     files,
     certificate: {
       common_name: commonName,
@@ -151,4 +154,17 @@ export async function renderRequest(
     for (const [key, source] of Object.entries(request.body)) body[key] = await text(`${label}.body.${key}`, source, context);
   }
   return { method: request.method, path, body, expect: request.expect ?? [200, 201, 204] };
+}
+
+/** The CA's policy for a rendered profile: names, validity and usages. */
+export function issuePolicy(rendered: RenderedProfile): IssuePolicy {
+  const c = rendered.certificate;
+  return {
+    commonName: c.common_name,
+    dnsNames: c.dns_names,
+    ipAddresses: c.ip_addresses,
+    ...(c.validity_days === null ? {} : { days: c.validity_days }),
+    keyUsages: c.key_usages as IssuePolicy['keyUsages'],
+    extendedKeyUsages: c.extended_key_usages as IssuePolicy['extendedKeyUsages'],
+  };
 }

@@ -150,6 +150,30 @@ function keyIdentifier(spki: Buffer): Buffer {
   return createHash('sha1').update(bits).digest();
 }
 
+/** What a certificate says beyond its key: from a profile's certificate policy (docs/profiles.md), else the host name. */
+export interface IssuePolicy {
+  commonName: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  /** Validity in days; the server's default when not given (never past the CA's own). */
+  days?: number;
+  keyUsages?: (keyof typeof keyUsageBit)[];
+  extendedKeyUsages?: (keyof typeof extendedKeyUsageOids)[];
+}
+
+// RFC 5280 4.2.1.3: bit 0 digitalSignature, 1 nonRepudiation, 2 keyEncipherment, 4 keyAgreement.
+const keyUsageBit = { digitalSignature: 0, nonRepudiation: 1, keyEncipherment: 2, keyAgreement: 4 } as const;
+const extendedKeyUsageOids = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
+
+/** The KeyUsage BIT STRING: the named bits set, trailing zero bits counted as unused (DER). */
+function keyUsageBits(usages: (keyof typeof keyUsageBit)[]): Buffer {
+  let byte = 0;
+  for (const usage of usages) byte |= 0x80 >> keyUsageBit[usage];
+  let unused = 0;
+  while (unused < 7 && !(byte & (1 << unused))) unused++;
+  return bitString(Buffer.from([byte]), unused);
+}
+
 /** The CA: issues device certificates and CRLs. */
 export class CertificateAuthority {
   readonly certificate: x509.X509Certificate;
@@ -194,8 +218,14 @@ export class CertificateAuthority {
    * but its public key is used. Written as DER here and signed with node:crypto: a claim's certificate costs a
    * fraction of a millisecond (bench/claims.ts).
    */
-  async issue(csrPem: string, commonName: string, days: number): Promise<Issued> {
-    return this.#certificate(checkedCsrKey(csrPem), { commonName, dnsNames: [commonName], ipAddresses: [], usage: 'client', days });
+  async issue(csrPem: string, subject: string | IssuePolicy, days: number): Promise<Issued> {
+    const policy = typeof subject === 'string' ? { commonName: subject, dnsNames: [subject], ipAddresses: [] } : subject;
+    return this.#certificate(checkedCsrKey(csrPem), {
+      keyUsages: ['digitalSignature', 'keyEncipherment'],
+      extendedKeyUsages: ['clientAuth'],
+      ...policy,
+      days: policy.days ?? days,
+    });
   }
 
   /**
@@ -205,14 +235,17 @@ export class CertificateAuthority {
   serverCertificate(names: { dnsNames: string[]; ipAddresses: string[] }, days = 30): { certificatePem: string; keyPem: string } {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const spki = publicKey.export({ type: 'spki', format: 'der' });
-    const issued = this.#certificate(spki, { commonName: names.dnsNames[0] ?? 'muster', ...names, usage: 'server', days });
+    const issued = this.#certificate(spki, {
+      commonName: names.dnsNames[0] ?? 'muster',
+      ...names,
+      keyUsages: ['digitalSignature', 'keyEncipherment'],
+      extendedKeyUsages: ['serverAuth'],
+      days,
+    });
     return { certificatePem: issued.pem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
   }
 
-  #certificate(
-    spki: Buffer,
-    options: { commonName: string; dnsNames: string[]; ipAddresses: string[]; usage: 'client' | 'server'; days: number },
-  ): Issued {
+  #certificate(spki: Buffer, options: Required<Omit<IssuePolicy, 'days'>> & { days: number }): Issued {
     const notBefore = new Date(Math.floor((Date.now() - 5 * 60_000) / 1000) * 1000);
     const notAfter = new Date(Math.min(notBefore.getTime() + options.days * day, this.certificate.notAfter.getTime()));
     const serial = newSerial();
@@ -223,8 +256,8 @@ export class CertificateAuthority {
     ];
     const extensions = sequence(
       extension('2.5.29.19', true, sequence()),
-      extension('2.5.29.15', true, bitString(Buffer.from([0xa0]), 5)), // digitalSignature, keyEncipherment
-      extension('2.5.29.37', false, sequence(oid(options.usage === 'client' ? '1.3.6.1.5.5.7.3.2' : '1.3.6.1.5.5.7.3.1'))),
+      extension('2.5.29.15', true, keyUsageBits(options.keyUsages)),
+      extension('2.5.29.37', false, sequence(...options.extendedKeyUsages.map((usage) => oid(extendedKeyUsageOids[usage])))),
       extension('2.5.29.17', false, sequence(...altNames)),
       extension('2.5.29.14', false, octetString(keyIdentifier(spki))),
       extension('2.5.29.35', false, sequence(encode(0x80, this.#authorityKeyId))),
