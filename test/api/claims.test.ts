@@ -208,7 +208,9 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
   test('a fleet’s IP pool gives each claimed machine the lowest free address; a full pool fails the claim and changes nothing', async () => {
     assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'pool' } })).status, 201);
     assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: '10.9.0.0/33' } }), 'bad_request');
-    assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: 'fd00::/64' } }), 'validation_failed');
+    assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: 'fd00::/48' } }), 'bad_request');
+    assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: '::ffff:10.9.0.0/120' } }), 'bad_request');
+    assertProblem(await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: 'ten/8' } }), 'validation_failed');
     const set = await h().request('PUT', '/api/v1/fleets/pool/ip-pool', { body: { cidr: '10.9.0.7/30' } });
     assert.equal(set.status, 200, set.text);
     assert.deepEqual({ cidr: set.body.cidr, size: set.body.size }, { cidr: '10.9.0.4/30', size: 2 });
@@ -231,6 +233,30 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
       { address: '10.9.0.6', machine_id: b.body.machine_id },
     ]);
     assertProblem(await h().request('GET', '/api/v1/fleets/north/ip-pool'), 'not_found');
+  });
+
+  test('an IPv6 pool gives canonical addresses from the lowest, takes a retired one again, and a full /127 fails the claim', async () => {
+    assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'six' } })).status, 201);
+    const set = await h().request('PUT', '/api/v1/fleets/six/ip-pool', { body: { cidr: 'FD00:0020:0:0:0:0:0:0/64' } });
+    assert.equal(set.status, 200, set.text);
+    assert.deepEqual({ cidr: set.body.cidr, family: set.body.family }, { cidr: 'fd00:20::/64', family: 6 });
+    const slots = await allocate(h, 'six', 3);
+    const a = await claim(h, { fleet: 'six', otp: slots[0].otp, hwid: 'HW-SIX-1' });
+    const b = await claim(h, { fleet: 'six', otp: slots[1].otp, hwid: 'HW-SIX-2' });
+    assert.deepEqual([a.body.ip_address, b.body.ip_address], ['fd00:20::1', 'fd00:20::2']);
+    assert.equal((await h().request('POST', `/api/v1/machines/${a.body.machine_id}/transition`, { body: { to: 'retired' } })).status, 200);
+    const c = await claim(h, { fleet: 'six', otp: slots[2].otp, hwid: 'HW-SIX-3' });
+    assert.equal(c.body.ip_address, 'fd00:20::1', 'the retired machine’s address is taken again');
+
+    assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'tiny6' } })).status, 201);
+    assert.equal((await h().request('PUT', '/api/v1/fleets/tiny6/ip-pool', { body: { cidr: 'fd00:99::/127' } })).status, 200);
+    const tiny = await allocate(h, 'tiny6', 3);
+    const t1 = await claim(h, { fleet: 'tiny6', otp: tiny[0].otp, hwid: 'HW-TINY-1' });
+    const t2 = await claim(h, { fleet: 'tiny6', otp: tiny[1].otp, hwid: 'HW-TINY-2' });
+    assert.deepEqual([t1.body.ip_address, t2.body.ip_address], ['fd00:99::', 'fd00:99::1'], 'a /127 has both addresses');
+    assertProblem(await claim(h, { fleet: 'tiny6', otp: tiny[2].otp, hwid: 'HW-TINY-3' }), 'conflict');
+    assert.equal((await h().request('GET', '/api/v1/machines?q=HW-TINY-3')).body.items.length, 0);
+    assertProblem(await h().request('PUT', '/api/v1/fleets/tiny6/ip-pool', { body: { cidr: '10.0.0.0/24' } }), 'conflict');
   });
 
   test('a retired machine’s certificate is in the CRL that openssl reads, and its tunnel port is taken again', async () => {

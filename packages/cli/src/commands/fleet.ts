@@ -125,9 +125,9 @@ export function fleetCommand(): Command {
 
   fleet
     .command('ip-pool')
-    .description('show the fleet’s IPv4 pool and who holds which address; with CIDR, set it')
+    .description('show the fleet’s IP pool (IPv4 or IPv6) and who holds which address; with CIDR, set it')
     .argument('<name>', 'fleet name or id')
-    .argument('[cidr]', 'the range to set, e.g. 10.20.0.0/24')
+    .argument('[cidr]', 'the range to set, e.g. 10.20.0.0/24 or fd00:20::/64')
     .addHelpText(
       'after',
       '\nMachines claimed into the fleet take the lowest free address; a retired one gives it back.\n\nExample:\n  muster fleet ip-pool pis 10.20.0.0/24',
@@ -141,7 +141,7 @@ export function fleetCommand(): Command {
       printText(
         `${renderFields([
           ['range', pool.cidr],
-          ['allocated', `${pool.allocated} of ${pool.size}`],
+          ['allocated', `${pool.allocated} of ${Number.isSafeInteger(pool.size) ? pool.size : `about ${pool.size.toExponential(2)}`}`],
         ])}\n\n${renderTable(
           ['address', 'machine'],
           pool.allocations.map((a) => [a.address, a.machine_id]),

@@ -174,7 +174,13 @@ export const TokenClaimAnswer = Type.Object({
 export type TokenClaimAnswer = Static<typeof TokenClaimAnswer>;
 
 export const IpPoolSet = Type.Object(
-  { cidr: Type.String({ pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$', description: 'An IPv4 range, e.g. 10.20.0.0/24' }) },
+  {
+    cidr: Type.String({
+      maxLength: 64,
+      pattern: '^[0-9A-Fa-f:.]{2,45}/[0-9]{1,3}$',
+      description: 'An IPv4 range from /8 to /32 (10.20.0.0/24) or an IPv6 range from /64 to /128 (fd00:20::/64)',
+    }),
+  },
   { additionalProperties: false },
 );
 export type IpPoolSet = Static<typeof IpPoolSet>;
@@ -182,7 +188,8 @@ export type IpPoolSet = Static<typeof IpPoolSet>;
 export const IpPool = Type.Object({
   fleet: Type.String(),
   cidr: Type.String(),
-  size: Type.Integer({ description: 'Host addresses in the range (network and broadcast left out)' }),
+  family: Type.Union([Type.Literal(4), Type.Literal(6)]),
+  size: Type.Number({ description: 'Addresses machines may take (IPv4: network and broadcast left out); approximate past 2^53' }),
   allocated: Type.Integer(),
   allocations: Type.Array(Type.Object({ address: Type.String(), machine_id: Type.String() })),
 });

@@ -7,7 +7,7 @@ export function poolRoutes(app: App, pools: PoolService): void {
     config: { action: 'fleet.write' },
     schema: {
       tags: ['fleets'],
-      summary: 'Set the fleet’s IPv4 pool: machines claimed into the fleet take the lowest free address',
+      summary: 'Set the fleet’s IP pool (IPv4 or IPv6): machines claimed into the fleet take the lowest free address',
       params: IdParam,
       body: IpPoolSet,
       response: { 200: IpPool },

@@ -3,40 +3,13 @@ import { now } from '../../platform/crypto/ids.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import { findFleet } from '../fleets/store.ts';
+import { addressNumber, addressText, lowestFree, parseCidr, rangeSize } from './cidr.ts';
 import { findPool, insertAllocation, poolAllocations, savePool } from './store.ts';
 
-// IP pools (docs/identity.md): an IPv4 range per fleet; each machine claimed into the fleet takes the lowest free
-// host address in the claim's transaction, and gives it back when it retires.
+// IP pools (docs/identity.md): an IPv4 or IPv6 range per fleet; each machine claimed into the fleet takes the lowest
+// free address in the claim's transaction, and gives it back when it retires.
 
 const poolLock = 0x6970; // 'ip'
-
-/** The host addresses of an IPv4 CIDR as numbers: network and broadcast left out (both kept for /31 and /32). */
-export function parseCidr(cidr: string): { first: number; last: number; text: string } {
-  const [address, prefixText] = cidr.split('/');
-  const octets = address.split('.').map(Number);
-  const prefix = Number(prefixText);
-  if (
-    octets.length !== 4 ||
-    octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255) ||
-    !Number.isInteger(prefix) ||
-    prefix < 8 ||
-    prefix > 32
-  ) {
-    throw new MusterError('bad_request', `${cidr} is not an IPv4 range from /8 to /32, e.g. 10.20.0.0/24`);
-  }
-  const size = 2 ** (32 - prefix);
-  const network = Math.floor((((octets[0] * 256 + octets[1]) * 256 + octets[2]) * 256 + octets[3]) / size) * size;
-  const text = `${addressText(network)}/${prefix}`;
-  return size <= 2 ? { first: network, last: network + size - 1, text } : { first: network + 1, last: network + size - 2, text };
-}
-
-export function addressText(n: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
-}
-
-function addressNumber(text: string): number {
-  return text.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-}
 
 export class PoolService {
   readonly #tx: Transactor;
@@ -53,8 +26,8 @@ export class PoolService {
       if (!fleet) throw new MusterError('not_found', `No fleet ${fleetRef}`);
       await lockForTransaction(tx, poolLock, 0);
       const outside = (await poolAllocations(tx.db, fleet.id)).filter((a) => {
-        const n = addressNumber(a.address);
-        return n < range.first || n > range.last;
+        const held = addressNumber(a.address);
+        return !held || held.family !== range.family || held.n < range.first || held.n > range.last;
       });
       if (outside.length) {
         throw new MusterError(
@@ -74,8 +47,16 @@ export class PoolService {
     const pool = await findPool(this.#tx.db, fleet.id);
     if (!pool) throw new MusterError('not_found', `Fleet ${fleet.name} has no IP pool`);
     const range = parseCidr(pool.cidr);
-    const allocations = (await poolAllocations(this.#tx.db, fleet.id)).sort((a, b) => addressNumber(a.address) - addressNumber(b.address));
-    return { fleet: fleet.name, cidr: pool.cidr, size: range.last - range.first + 1, allocated: allocations.length, allocations };
+    const key = (address: string) => addressNumber(address)?.n ?? 0n;
+    const allocations = (await poolAllocations(this.#tx.db, fleet.id)).sort((a, b) => (key(a.address) < key(b.address) ? -1 : 1));
+    return {
+      fleet: fleet.name,
+      cidr: pool.cidr,
+      family: range.family,
+      size: Number(rangeSize(range)),
+      allocated: allocations.length,
+      allocations,
+    };
   }
 
   /**
@@ -87,13 +68,14 @@ export class PoolService {
     if (!pool) return null;
     await lockForTransaction(tx, poolLock, 0);
     const range = parseCidr(pool.cidr);
-    const taken = new Set((await poolAllocations(tx.db, fleetId)).map((a) => addressNumber(a.address)));
-    for (let n = range.first; n <= range.last; n++) {
-      if (taken.has(n)) continue;
-      const address = addressText(n);
-      await insertAllocation(tx.db, fleetId, address, machineId, now());
-      return address;
-    }
-    throw new MusterError('conflict', `The IP pool ${pool.cidr} of this fleet is full`);
+    const taken = (await poolAllocations(tx.db, fleetId)).flatMap((a) => {
+      const held = addressNumber(a.address);
+      return held?.family === range.family ? [held.n] : [];
+    });
+    const free = lowestFree(range, taken);
+    if (free === null) throw new MusterError('conflict', `The IP pool ${pool.cidr} of this fleet is full`);
+    const address = addressText(free, range.family);
+    await insertAllocation(tx.db, fleetId, address, machineId, now());
+    return address;
   }
 }
