@@ -364,5 +364,9 @@ eachDatabase('Profiles, rules at every door, explain', (h) => {
     const dates = /notBefore=(.*)\nnotAfter=(.*)/.exec(text);
     const days = (Date.parse(dates?.[2] ?? '') - Date.parse(dates?.[1] ?? '')) / 86_400_000;
     assert.ok(days > 6.9 && days < 7.1, `valid ${days} days`);
+    const renewIn = (Date.parse(ok.body.renew_after) - Date.parse(dates?.[1] ?? '')) / 86_400_000;
+    assert.ok(Math.abs(renewIn - days * (2 / 3)) < 0.01, `renew after ${renewIn} days of ${days}`);
+    const listed = await h().request('GET', `/api/v1/machines/${ok.body.machine_id}/certificates`);
+    assert.equal(listed.body.items?.[0]?.renew_after ?? listed.body[0]?.renew_after, ok.body.renew_after);
   });
 });

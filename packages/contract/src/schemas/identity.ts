@@ -70,6 +70,9 @@ export const ClaimAnswer = Type.Object({
   tunnel_port: Type.Integer(),
   ip_address: Type.Optional(Type.String({ description: 'From the fleet’s IP pool, when it has one' })),
   certificate: Type.Optional(Type.String({ description: 'PEM, issued from the CSR' })),
+  renew_after: Type.Optional(
+    Type.String({ description: 'When to renew it (POST /api/v1/device/certificate): two thirds into its validity' }),
+  ),
   ca_chain: Type.Optional(Type.Array(Type.String(), { description: 'PEM, the issuing CA first' })),
   configuration: Type.Object({
     server: Type.String({ description: 'How the device reaches muster' }),
@@ -96,6 +99,7 @@ export const Certificate = Type.Object({
   subject: Type.String(),
   not_before: Timestamp,
   not_after: Timestamp,
+  renew_after: Timestamp,
   revoked_at: NullableTimestamp,
   revoke_reason: Type.Union([Type.String(), Type.Null()]),
   certificate: Type.String({ description: 'PEM' }),
@@ -168,6 +172,7 @@ export const TokenClaimAnswer = Type.Object({
   labels: Type.Record(Type.String(), Type.String()),
   ip_address: Type.Optional(Type.String({ description: 'From the fleet’s IP pool, when it has one' })),
   certificate: Type.Optional(Type.String()),
+  renew_after: Type.Optional(Type.String()),
   ca_chain: Type.Optional(Type.Array(Type.String())),
   configuration: Type.Optional(Type.Intersect([Type.Object({ server: Type.String() }), DeviceConfiguration])),
 });

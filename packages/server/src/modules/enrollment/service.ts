@@ -245,6 +245,7 @@ export class EnrollmentService {
       const subject = device.policy ?? machine.hostname ?? machine.id;
       const certificate = await this.#ca.issueInTx(tx, machine.id, claim.csr, subject || machine.id, actor, claim.source);
       answer.certificate = certificate.certificate;
+      answer.renew_after = certificate.renew_after;
       answer.ca_chain = [this.#ca.pem];
     }
     answer.configuration = { server: this.#publicUrl, ...device.configuration };
