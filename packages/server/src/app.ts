@@ -131,7 +131,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const domainLog = new DomainLog(log);
   const bus = new EventBus();
   const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));
-  const ca = await CaService.open(transactor, keyring, config.certificateValiditySeconds).catch(async (error) => {
+  const ca = await CaService.open(transactor, keyring, config.certificateValiditySeconds, bus).catch(async (error) => {
     await db.close();
     throw error instanceof KeyringError ? new MusterError('bad_request', error.message) : error;
   });
@@ -275,7 +275,8 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       await jobRunner.start();
       const url = await app.listen({ host: config.listen.host, port: config.listen.port });
       retention.start();
-      if (config.tls) tls = await listenTls(app, { host: config.tls.host, port: config.tls.port, ca: ca.pem, ...tlsIdentity(config, ca) });
+      if (config.tls)
+        tls = await listenTls(app, { host: config.tls.host, port: config.tls.port, ca: ca.chain, ...tlsIdentity(config, ca) });
       muster.tlsAddress = tls?.address ?? null;
       if (config.tftp) {
         try {
@@ -324,7 +325,8 @@ function tlsIdentity(config: Config, ca: CaService): { cert: string; key: string
     else if (!isIP(host) && /^[A-Za-z0-9.-]+$/.test(host)) dnsNames.push(host);
   }
   const made = ca.serverCertificate({ dnsNames: [...new Set(dnsNames)], ipAddresses: [...new Set(ipAddresses)] });
-  return { cert: made.certificatePem, key: made.keyPem };
+  // The chain goes with it, so that a client trusting only the root of an imported intermediate verifies it.
+  return { cert: [made.certificatePem, ...ca.chain].join(''), key: made.keyPem };
 }
 
 /** The master keys (docs/secrets.md): from MUSTER_MASTER_KEY, else the key file, made once when missing. */

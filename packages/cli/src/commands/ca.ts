@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { CaInfo, Certificate } from '@muster/contract';
 import { Command } from 'commander';
 import { segment } from '../client.ts';
-import { formatTime, printJson, printText, renderFields, renderTable } from '../output.ts';
+import { formatTime, printJson, printNote, printText, renderFields, renderTable } from '../output.ts';
 import { openSession } from '../session.ts';
 
 // muster's certificate authority (docs/identity.md): its certificate and CRL are public; revoking needs an operator.
@@ -27,14 +27,33 @@ export function caCommand(): Command {
       );
     });
 
+  ca.command('import')
+    .description('make an intermediate CA (signed by your own root) the one muster issues from; admin')
+    .requiredOption('--cert <file>', 'the intermediate CA certificate, PEM')
+    .requiredOption('--key <file>', 'its private key, PEM (PKCS#8, SEC1 or PKCS#1; ECDSA P-256/P-384 or RSA ≥ 2048)')
+    .option('--chain <file>', 'the certificates above it, its issuer first, PEM')
+    .addHelpText('after', '\nExample:\n  muster ca import --cert intermediate.pem --key intermediate.key --chain root.pem')
+    .action(async (options: { cert: string; key: string; chain?: string }, command: Command) => {
+      const body = {
+        certificate: readFileSync(options.cert, 'utf8'),
+        key: readFileSync(options.key, 'utf8'),
+        ...(options.chain ? { chain: readFileSync(options.chain, 'utf8') } : {}),
+      };
+      const session = await openSession(command);
+      const info = await session.api.put<CaInfo>('/ca', body);
+      if (session.json) return printJson(info);
+      printText(`muster now issues from ${info.subject} (SHA-256 ${info.fingerprint_sha256})`);
+      printNote('Devices renew to get certificates from it; restart servers with --tls-listen so that their listener uses it.');
+    });
+
   ca.command('export')
-    .description('the CA certificate (PEM) for devices and TLS clients to trust; with --crl, the CRL instead')
+    .description('the CA certificate and the chain above it (PEM) for devices and TLS clients to trust; with --crl, the CRL instead')
     .option('--crl', 'the certificate revocation list (PEM) instead')
     .option('--out <file>', 'write it to a file instead of standard output')
     .addHelpText('after', '\nExample:\n  muster ca export --out muster-ca.pem\n  muster ca export --crl --out muster.crl')
     .action(async (options: { crl?: boolean; out?: string }, command: Command) => {
       const session = await openSession(command);
-      const pem = options.crl ? await session.api.text('/ca/crl') : (await session.api.get<CaInfo>('/ca')).certificate;
+      const pem = options.crl ? await session.api.text('/ca/crl') : (await session.api.get<CaInfo>('/ca')).chain.join('');
       if (options.out) writeFileSync(options.out, pem);
       else process.stdout.write(pem);
     });

@@ -90,8 +90,20 @@ export const CaInfo = Type.Object({
   not_before: Timestamp,
   not_after: Timestamp,
   certificate: Type.String({ description: 'PEM' }),
+  chain: Type.Array(Type.String(), { description: 'PEM: this CA, then the certificates above it (an imported intermediate’s)' }),
+  imported: Type.Boolean({ description: 'false while muster’s own CA issues' }),
 });
 export type CaInfo = Static<typeof CaInfo>;
+
+export const CaImport = Type.Object(
+  {
+    certificate: Type.String({ minLength: 1, maxLength: 16_384, description: 'The intermediate CA certificate, PEM' }),
+    key: Type.String({ minLength: 1, maxLength: 16_384, description: 'Its private key, PEM (PKCS#8, SEC1 or PKCS#1)' }),
+    chain: Type.Optional(Type.String({ maxLength: 32_768, description: 'The certificates above it, its issuer first, PEM' })),
+  },
+  { additionalProperties: false },
+);
+export type CaImport = Static<typeof CaImport>;
 
 export const Certificate = Type.Object({
   serial: Type.String(),

@@ -1,4 +1,4 @@
-import { CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam, Machine } from '@muster/contract';
+import { CaImport, CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam, Machine } from '@muster/contract';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { IssuePolicy } from '../../platform/crypto/ca.ts';
@@ -63,6 +63,18 @@ export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
       response: { 200: CaInfo },
     },
     handler: () => ca.info(),
+  });
+
+  app.put('/api/v1/ca', {
+    config: { action: 'ca.write' },
+    bodyLimit: 64 * 1024,
+    schema: {
+      tags: ['ca'],
+      summary: 'Import an intermediate CA (certificate, key, chain): it issues every certificate from now on',
+      body: CaImport,
+      response: { 200: CaInfo },
+    },
+    handler: (request) => ca.import(request.principal.actor, request.body),
   });
 
   app.get('/api/v1/ca/crl', {

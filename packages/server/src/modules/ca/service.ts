@@ -1,9 +1,10 @@
 import { type CaInfo, type Certificate, MusterError } from '@muster/contract';
-import { type CaMaterial, CertificateAuthority, createCa, type IssuePolicy } from '../../platform/crypto/ca.ts';
+import { type CaMaterial, CertificateAuthority, checkImport, createCa, type IssuePolicy } from '../../platform/crypto/ca.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
-import { insertSettingIfAbsent, readSetting } from '../../platform/db/settings.ts';
+import type { EventBus } from '../../platform/db/event-bus.ts';
+import { insertSettingIfAbsent, readSetting, writeSetting } from '../../platform/db/settings.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import {
   certificateFromRow,
@@ -18,6 +19,8 @@ import {
 // first server to start, under a lock so that two replicas starting together make one CA.
 const keySetting = 'ca_key';
 const certificateSetting = 'ca_certificate';
+/** An imported intermediate's chain above it, PEM; empty for muster's own root. */
+const chainSetting = 'ca_chain';
 const advisoryClass = 0x6361; // 'ca'
 
 async function loadOrCreate(tx: Transactor, keyring: Keyring): Promise<CaMaterial> {
@@ -25,7 +28,8 @@ async function loadOrCreate(tx: Transactor, keyring: Keyring): Promise<CaMateria
     await lockForTransaction(t, advisoryClass, 1);
     const sealed = await readSetting(t.db, keySetting);
     const certificatePem = await readSetting(t.db, certificateSetting);
-    if (sealed && certificatePem) return { keyPem: keyring.open(sealed, keySetting), certificatePem };
+    if (sealed && certificatePem)
+      return { keyPem: keyring.open(sealed, keySetting), certificatePem, chainPem: (await readSetting(t.db, chainSetting)) ?? '' };
     const made = await createCa('muster CA');
     await insertSettingIfAbsent(t.db, keySetting, keyring.seal(made.keyPem, keySetting));
     await insertSettingIfAbsent(t.db, certificateSetting, made.certificatePem);
@@ -41,22 +45,39 @@ export const noDeviceCertificate = () =>
 /** muster's certificate authority: issues device certificates, revokes them, and publishes the CRL. */
 export class CaService {
   readonly #tx: Transactor;
-  readonly #ca: CertificateAuthority;
+  readonly #keyring: Keyring;
+  #ca: CertificateAuthority;
   readonly #validityDays: number;
 
-  private constructor(tx: Transactor, ca: CertificateAuthority, validityDays: number) {
+  private constructor(tx: Transactor, keyring: Keyring, ca: CertificateAuthority, validityDays: number) {
     this.#tx = tx;
+    this.#keyring = keyring;
     this.#ca = ca;
     this.#validityDays = validityDays;
   }
 
-  static async open(tx: Transactor, keyring: Keyring, validitySeconds: number): Promise<CaService> {
+  /** `bus`: a CA imported on another replica (an event that arrives there) is loaded here too. */
+  static async open(tx: Transactor, keyring: Keyring, validitySeconds: number, bus?: EventBus): Promise<CaService> {
     const material = await loadOrCreate(tx, keyring);
-    return new CaService(tx, await CertificateAuthority.load(material), Math.max(1, validitySeconds / 86_400));
+    const service = new CaService(tx, keyring, await CertificateAuthority.load(material), Math.max(1, validitySeconds / 86_400));
+    bus?.subscribe((event) => {
+      if (event.type === 'ca.imported') void service.#reload();
+    });
+    return service;
+  }
+
+  async #reload(): Promise<void> {
+    const material = await loadOrCreate(this.#tx, this.#keyring);
+    this.#ca = await CertificateAuthority.load(material);
   }
 
   get pem(): string {
     return this.#ca.pem;
+  }
+
+  /** The issuing CA's certificate and those above it: what `ca_chain` in an answer holds. */
+  get chain(): string[] {
+    return this.#ca.chainPems;
   }
 
   async info(): Promise<CaInfo> {
@@ -67,7 +88,39 @@ export class CaService {
       not_before: cert.notBefore.toISOString(),
       not_after: cert.notAfter.toISOString(),
       certificate: this.#ca.pem,
+      chain: this.#ca.chainPems,
+      imported: this.#ca.chain.length > 0 || cert.subject !== 'CN=muster CA',
     };
+  }
+
+  /**
+   * Makes an operator's CA (an intermediate, with its chain) the one that issues from now on, checked whole first
+   * (platform/crypto/ca.ts checkImport). Certificates issued before stay recorded and revocable; devices holding
+   * them should renew. The key is sealed; the event names the CA, never the key.
+   */
+  async import(actor: string, input: { certificate: string; key: string; chain?: string }): Promise<CaInfo> {
+    const material = await checkImport(input);
+    const loaded = await CertificateAuthority.load(material);
+    const previous = await this.#ca.fingerprint();
+    const fingerprint = await loaded.fingerprint();
+    await this.#tx.run(async (tx) => {
+      await lockForTransaction(tx, advisoryClass, 1);
+      await writeSetting(tx.db, keySetting, this.#keyring.seal(material.keyPem, keySetting));
+      await writeSetting(tx.db, certificateSetting, material.certificatePem);
+      await writeSetting(tx.db, chainSetting, material.chainPem ?? '');
+      await tx.emit({
+        type: 'ca.imported',
+        actor,
+        data: {
+          subject: loaded.subject,
+          fingerprint_sha256: fingerprint,
+          previous_fingerprint_sha256: previous,
+          chain: loaded.chain.map((c) => c.subject),
+        },
+      });
+    }, 1);
+    this.#ca = loaded;
+    return this.info();
   }
 
   /** Issues a certificate for a machine from its CSR inside the caller's transaction, and records it. */

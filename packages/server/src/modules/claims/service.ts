@@ -203,7 +203,7 @@ export class ClaimService {
           const certificate = await this.#ca.issueInTx(tx, row.id, input.csr, device.policy ?? slot.hostname, 'device', source);
           answer.certificate = certificate.certificate;
           answer.renew_after = certificate.renew_after;
-          answer.ca_chain = [this.#ca.pem];
+          answer.ca_chain = this.#ca.chain;
         }
         const bound = await bindSlot(tx.db, slot.id, {
           hwid: hwid.value,

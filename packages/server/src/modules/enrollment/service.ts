@@ -246,7 +246,7 @@ export class EnrollmentService {
       const certificate = await this.#ca.issueInTx(tx, machine.id, claim.csr, subject || machine.id, actor, claim.source);
       answer.certificate = certificate.certificate;
       answer.renew_after = certificate.renew_after;
-      answer.ca_chain = [this.#ca.pem];
+      answer.ca_chain = this.#ca.chain;
     }
     answer.configuration = { server: this.#publicUrl, ...device.configuration };
     await decideClaim(tx.db, claim.machine_id, {

@@ -8,6 +8,8 @@ export const policy = {
   'fleet.read': 'viewer',
   'fleet.write': 'operator',
   'certificate.revoke': 'operator',
+  // Which CA every device trusts: admin only.
+  'ca.write': 'admin',
   'group.read': 'viewer',
   'group.write': 'operator',
   'bulk.run': 'operator',

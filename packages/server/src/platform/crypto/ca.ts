@@ -30,6 +30,117 @@ export interface CaMaterial {
   certificatePem: string;
   /** PKCS#8 PEM: sealed with the master key before it is stored. */
   keyPem: string;
+  /** For an imported intermediate: the certificates above it, the next issuer first (PEM, concatenated). */
+  chainPem?: string;
+}
+
+/** How a CA key signs: the AlgorithmIdentifier written into certificates, the hash, and WebCrypto's name for CRLs. */
+interface Signer {
+  algorithm: Buffer;
+  hash: 'sha256' | 'sha384';
+  web: (webcrypto.EcKeyImportParams & webcrypto.EcdsaParams) | webcrypto.RsaHashedImportParams;
+}
+
+/** The signer for a CA key: ECDSA on P-256 or P-384, or RSA of 2048 bits or more; null for anything else. */
+function signerFor(key: KeyObject): Signer | null {
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1')
+    return {
+      algorithm: sequence(oid('1.2.840.10045.4.3.2')),
+      hash: 'sha256',
+      web: { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' },
+    };
+  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'secp384r1')
+    return {
+      algorithm: sequence(oid('1.2.840.10045.4.3.3')),
+      hash: 'sha384',
+      web: { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' },
+    };
+  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048)
+    return {
+      algorithm: sequence(oid('1.2.840.113549.1.1.11'), encode(0x05)),
+      hash: 'sha256',
+      web: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    };
+  return null;
+}
+
+/** The PEM blocks of one label in a text, in order. */
+function pemBlocks(text: string, label: string): string[] {
+  return [...text.matchAll(new RegExp(`-----BEGIN ${label}-----[A-Za-z0-9+/=\\s]+-----END ${label}-----`, 'g'))].map((m) => `${m[0]}\n`);
+}
+
+type ImportErrors = { path: string; message: string }[];
+
+/** Whether a certificate may sign others: CA in its basic constraints, keyCertSign in its key usage. */
+function caProblems(cert: x509.X509Certificate, path: string, errors: ImportErrors): void {
+  if (!cert.getExtension(x509.BasicConstraintsExtension)?.ca)
+    errors.push({ path, message: `${cert.subject} is not a CA (basicConstraints CA:TRUE)` });
+  const usage = cert.getExtension(x509.KeyUsagesExtension);
+  if (!usage || !(usage.usages & x509.KeyUsageFlags.keyCertSign))
+    errors.push({ path, message: `${cert.subject} may not sign certificates (keyCertSign)` });
+  const now = Date.now();
+  if (cert.notBefore.getTime() > now || cert.notAfter.getTime() < now)
+    errors.push({
+      path,
+      message: `${cert.subject} is valid from ${cert.notBefore.toISOString()} to ${cert.notAfter.toISOString()}, not now`,
+    });
+}
+
+/**
+ * An intermediate CA an operator imports (docs/identity.md), checked whole before anything is stored: a CA
+ * certificate valid now that may sign, a key of a kind muster signs with that belongs to it, and a chain in which
+ * each certificate signed the one before. Returns the material to store (the key as PKCS#8).
+ */
+export async function checkImport(input: { certificate: string; key: string; chain?: string }): Promise<CaMaterial> {
+  const errors: ImportErrors = [];
+  const fail = () => new MusterError('validation_failed', `The CA is not imported: ${errors.map((e) => e.message).join('; ')}`, { errors });
+  const blocks = pemBlocks(input.certificate, 'CERTIFICATE');
+  if (blocks.length !== 1) {
+    errors.push({ path: '/certificate', message: 'give exactly one PEM certificate (the chain goes in chain)' });
+    throw fail();
+  }
+  let certificate: x509.X509Certificate;
+  try {
+    certificate = new x509.X509Certificate(blocks[0]);
+  } catch {
+    errors.push({ path: '/certificate', message: 'not a readable X.509 certificate' });
+    throw fail();
+  }
+  caProblems(certificate, '/certificate', errors);
+  let key: KeyObject | null = null;
+  try {
+    key = createPrivateKey(input.key);
+  } catch {
+    errors.push({ path: '/key', message: 'not a readable private key (PEM: PKCS#8, SEC1 or PKCS#1)' });
+  }
+  if (key && !signerFor(key)) errors.push({ path: '/key', message: 'the key must be ECDSA P-256 or P-384, or RSA of 2048 bits or more' });
+  if (key) {
+    const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+    if (!spki.equals(Buffer.from(certificate.publicKey.rawData)))
+      errors.push({ path: '/key', message: 'the key does not belong to the certificate' });
+  }
+  const chain: x509.X509Certificate[] = [];
+  for (const [i, block] of pemBlocks(input.chain ?? '', 'CERTIFICATE').entries()) {
+    try {
+      chain.push(new x509.X509Certificate(block));
+    } catch {
+      errors.push({ path: `/chain/${i}`, message: 'not a readable X.509 certificate' });
+    }
+  }
+  if (input.chain && chain.length === 0 && errors.length === 0) errors.push({ path: '/chain', message: 'no PEM certificate in it' });
+  chain.forEach((cert, i) => caProblems(cert, `/chain/${i}`, errors));
+  const path = [certificate, ...chain];
+  for (let i = 0; i + 1 < path.length; i++) {
+    const signed = await path[i].verify({ publicKey: path[i + 1].publicKey, signatureOnly: true }).catch(() => false);
+    if (!signed) errors.push({ path: `/chain/${i}`, message: `${path[i + 1].subject} did not sign ${path[i].subject}` });
+  }
+  if (errors.length || !key) throw fail();
+  return {
+    certificatePem: certificate.toString('pem'),
+    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    ...(chain.length ? { chainPem: chain.map((c) => c.toString('pem')).join('\n') } : {}),
+  };
 }
 
 export interface Issued {
@@ -128,8 +239,6 @@ function checkedCsrKey(pem: string): Buffer {
   return spki;
 }
 
-const ecdsaWithSha256 = sequence(oid('1.2.840.10045.4.3.2'));
-
 function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return sequence(oid(id), ...(critical ? [Buffer.from([0x01, 0x01, 0xff])] : []), octetString(value));
 }
@@ -177,16 +286,27 @@ function keyUsageBits(usages: (keyof typeof keyUsageBit)[]): Buffer {
 /** The CA: issues device certificates and CRLs. */
 export class CertificateAuthority {
   readonly certificate: x509.X509Certificate;
+  /** The certificates above this CA, the next issuer first; empty for muster's own root. */
+  readonly chain: x509.X509Certificate[];
   readonly #key: webcrypto.CryptoKey;
   readonly #signingKey: KeyObject;
+  readonly #signer: Signer;
   /** The CA certificate's subject (DER), every issued certificate's issuer. */
   readonly #issuer: Buffer;
   readonly #authorityKeyId: Buffer;
 
-  private constructor(certificate: x509.X509Certificate, key: webcrypto.CryptoKey, keyPem: string) {
+  private constructor(
+    certificate: x509.X509Certificate,
+    chain: x509.X509Certificate[],
+    key: webcrypto.CryptoKey,
+    signingKey: KeyObject,
+    signer: Signer,
+  ) {
     this.certificate = certificate;
+    this.chain = chain;
     this.#key = key;
-    this.#signingKey = createPrivateKey(keyPem);
+    this.#signingKey = signingKey;
+    this.#signer = signer;
     const tbs = children(children(readTlv(Buffer.from(certificate.rawData)))[0]);
     // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, …
     this.#issuer = tbs[5].raw;
@@ -195,12 +315,21 @@ export class CertificateAuthority {
 
   static async load(material: CaMaterial): Promise<CertificateAuthority> {
     const certificate = new x509.X509Certificate(material.certificatePem);
-    const key = await webcrypto.subtle.importKey('pkcs8', pemBody(material.keyPem, 'PRIVATE KEY'), signing, false, ['sign']);
-    return new CertificateAuthority(certificate, key, material.keyPem);
+    const chain = pemBlocks(material.chainPem ?? '', 'CERTIFICATE').map((pem) => new x509.X509Certificate(pem));
+    const signingKey = createPrivateKey(material.keyPem);
+    const signer = signerFor(signingKey);
+    if (!signer) throw new MusterError('bad_request', 'the CA key is of a kind muster does not sign with');
+    const key = await webcrypto.subtle.importKey('pkcs8', pemBody(material.keyPem, 'PRIVATE KEY'), signer.web, false, ['sign']);
+    return new CertificateAuthority(certificate, chain, key, signingKey, signer);
   }
 
   get pem(): string {
     return this.certificate.toString('pem');
+  }
+
+  /** This CA's certificate and those above it, PEM, the issuer of device certificates first. */
+  get chainPems(): string[] {
+    return [this.pem, ...this.chain.map((c) => c.toString('pem'))];
   }
 
   get subject(): string {
@@ -265,14 +394,14 @@ export class CertificateAuthority {
     const tbs = sequence(
       encode(0xa0, integer(Buffer.from([2]))),
       integer(Buffer.from(serial, 'hex')),
-      ecdsaWithSha256,
+      this.#signer.algorithm,
       this.#issuer,
       sequence(time(notBefore), time(notAfter)),
       name,
       spki,
       encode(0xa3, extensions),
     );
-    const der = sequence(tbs, ecdsaWithSha256, bitString(sign('sha256', tbs, this.#signingKey)));
+    const der = sequence(tbs, this.#signer.algorithm, bitString(sign(this.#signer.hash, tbs, this.#signingKey)));
     return { serial, pem: toPem(der, 'CERTIFICATE'), subject: `CN=${options.commonName}`, notBefore, notAfter };
   }
 
@@ -288,7 +417,7 @@ export class CertificateAuthority {
         revocationDate: r.revokedAt,
         reason: x509.X509CrlReason.cessationOfOperation,
       })),
-      signingAlgorithm: signing,
+      signingAlgorithm: this.#signer.web,
       signingKey: this.#key,
       extensions: [await x509.AuthorityKeyIdentifierExtension.create(this.certificate), crlNumber(number)],
     });

@@ -14,9 +14,12 @@ export interface TlsListener {
  * certificate without requiring one. A client's certificate is only trusted when it chains to `ca`; routes that
  * need a device read it with `verifiedPeerSerial`.
  */
-export function listenTls(app: App, options: { host: string; port: number; cert: string; key: string; ca: string }): Promise<TlsListener> {
+export function listenTls(
+  app: App,
+  options: { host: string; port: number; cert: string; key: string; ca: string[] },
+): Promise<TlsListener> {
   const server = https.createServer(
-    { cert: options.cert, key: options.key, ca: [options.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+    { cert: options.cert, key: options.key, ca: options.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
     (req, res) => app.routing(req, res),
   );
   server.headersTimeout = 30_000;
