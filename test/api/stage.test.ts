@@ -3,7 +3,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createMuster, type Muster } from '../../packages/server/src/app.ts';
 import { runCli } from '../cli/cli-process.ts';
-import { type AdminApi, startAdminApi } from '../support/admin-api.ts';
+import { type AdminApi, jetsonSpec, startAdminApi } from '../support/admin-api.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.ts';
 import { eachDatabase, type Harness, type Reply, testConfig } from '../support/harness.ts';
 import { assertProblem } from './assertions.ts';
@@ -11,44 +11,6 @@ import { assertProblem } from './assertions.ts';
 // Seed 002 in muster (docs/stage.md): a Jetson's identity staged into its image. The machine secret is its
 // device password, its account is made (or its password set) on the admin API through an admin-defined endpoint,
 // and only when that worked are the machine and its secret stored; the answer's device.conf logs in.
-
-const email = '{{ serial | split: "-" | last | downcase }}';
-
-/** Seed 002's profile: device.conf with the email and the password, POST /users, PATCH on 409, /health and /login. */
-function jetsonSpec(options: { endpoint?: string; timeout?: string; createPath?: string } = {}) {
-  const endpoint = options.endpoint ?? 'admin-api';
-  return {
-    description: 'Azaion Jetson (seed 002)',
-    variables: { email: `azaion-jetson-${email}@azaion.com` },
-    hostname: `azjn-${email}`,
-    secret: { bytes: 16, encoding: 'hex' },
-    files: [
-      {
-        path: 'etc/azaion/device.conf',
-        mode: '0600',
-        template: 'AZAION_DEVICE_EMAIL={{ vars.email }}\nAZAION_DEVICE_PASSWORD={{ secret }}\n',
-      },
-    ],
-    account: {
-      endpoint,
-      ...(options.timeout ? { timeout: options.timeout } : {}),
-      create: {
-        method: 'POST',
-        path: options.createPath ?? '/users',
-        body: { email: '{{ vars.email }}', password: '{{ secret }}', role: 'CompanionPC' },
-      },
-      update: { method: 'PATCH', path: '/users/password', body: { email: '{{ vars.email }}', password: '{{ secret }}' } },
-    },
-    checks: [
-      { name: 'health', endpoint: 'loader', request: { method: 'GET', path: '/health' } },
-      {
-        name: 'login',
-        endpoint: 'loader',
-        request: { method: 'POST', path: '/login', body: { email: '{{ vars.email }}', password: '{{ secret }}' } },
-      },
-    ],
-  };
-}
 
 /** device.conf's KEY=VALUE lines. */
 function parseConf(content: string): Record<string, string> {

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'nod
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type AdminApi, startAdminApi } from '../support/admin-api.ts';
+import { type AdminApi, jetsonSpec, startAdminApi } from '../support/admin-api.ts';
 import { type Harness, startHarness } from '../support/harness.ts';
 import { runCli, tempDir } from './cli-process.ts';
 
@@ -11,28 +11,7 @@ import { runCli, tempDir } from './cli-process.ts';
 // into a root filesystem, mode 0600, with values that log in; nothing written when the hook fails, nothing written
 // through a symbolic link that leads out of the root.
 
-const email = '{{ serial | split: "-" | last | downcase }}';
 const bearer = 'stage-cli-token';
-
-function jetsonSpec(checks: unknown[]) {
-  return {
-    variables: { email: `azaion-jetson-${email}@azaion.com` },
-    secret: { bytes: 16, encoding: 'hex' },
-    files: [
-      {
-        path: 'etc/azaion/device.conf',
-        mode: '0600',
-        template: 'AZAION_DEVICE_EMAIL={{ vars.email }}\nAZAION_DEVICE_PASSWORD={{ secret }}\n',
-      },
-    ],
-    account: {
-      endpoint: 'admin-api',
-      create: { method: 'POST', path: '/users', body: { email: '{{ vars.email }}', password: '{{ secret }}', role: 'CompanionPC' } },
-      update: { method: 'PATCH', path: '/users/password', body: { email: '{{ vars.email }}', password: '{{ secret }}' } },
-    },
-    checks,
-  };
-}
 
 const loginCheck = {
   name: 'login',
@@ -65,7 +44,7 @@ describe('muster endpoint and muster stage against a real server and admin API',
       ['jetson', [{ name: 'health', endpoint: 'loader', request: { method: 'GET', path: '/health' } }, loginCheck]],
       ['jetson-missing-check', [{ name: 'missing', endpoint: 'loader', request: { method: 'GET', path: '/missing' } }]],
     ] as const) {
-      const applied = await h.request('PUT', `/api/v1/profiles/${name}`, { body: { spec: jetsonSpec([...checks]) } });
+      const applied = await h.request('PUT', `/api/v1/profiles/${name}`, { body: { spec: jetsonSpec({ checks: [...checks] }) } });
       assert.equal(applied.status, 200, applied.text);
     }
   });
@@ -118,7 +97,7 @@ describe('muster endpoint and muster stage against a real server and admin API',
 
     assert.match(
       result.stdout,
-      /^staged serial AZJN-0042: machine m_\w+ \(new\), hostname -, profile jetson v1, account created, secret made$/m,
+      /^staged serial AZJN-0042: machine m_\w+ \(new\), hostname azjn-0042, profile jetson v1, account created, secret made$/m,
     );
     assert.match(result.stdout, new RegExp(`^${path} +0600 +root:root`, 'm'));
     assert.match(result.stdout, /^health +yes +200$/m);

@@ -117,3 +117,41 @@ export async function startAdminApi(): Promise<AdminApi> {
       }),
   };
 }
+
+const email = '{{ serial | split: "-" | last | downcase }}';
+
+/** Seed 002's profile: device.conf with the email and the password, POST /users, PATCH on 409, /health and /login. */
+export function jetsonSpec(options: { endpoint?: string; timeout?: string; createPath?: string; checks?: unknown[] } = {}) {
+  const endpoint = options.endpoint ?? 'admin-api';
+  return {
+    description: 'Azaion Jetson (seed 002)',
+    variables: { email: `azaion-jetson-${email}@azaion.com` },
+    hostname: `azjn-${email}`,
+    secret: { bytes: 16, encoding: 'hex' },
+    files: [
+      {
+        path: 'etc/azaion/device.conf',
+        mode: '0600',
+        template: 'AZAION_DEVICE_EMAIL={{ vars.email }}\nAZAION_DEVICE_PASSWORD={{ secret }}\n',
+      },
+    ],
+    account: {
+      endpoint,
+      ...(options.timeout ? { timeout: options.timeout } : {}),
+      create: {
+        method: 'POST',
+        path: options.createPath ?? '/users',
+        body: { email: '{{ vars.email }}', password: '{{ secret }}', role: 'CompanionPC' },
+      },
+      update: { method: 'PATCH', path: '/users/password', body: { email: '{{ vars.email }}', password: '{{ secret }}' } },
+    },
+    checks: options.checks ?? [
+      { name: 'health', endpoint: 'loader', request: { method: 'GET', path: '/health' } },
+      {
+        name: 'login',
+        endpoint: 'loader',
+        request: { method: 'POST', path: '/login', body: { email: '{{ vars.email }}', password: '{{ secret }}' } },
+      },
+    ],
+  };
+}
