@@ -129,7 +129,7 @@ export async function checkImport(input: { certificate: string; key: string; cha
     }
   }
   if (input.chain && chain.length === 0 && errors.length === 0) errors.push({ path: '/chain', message: 'no PEM certificate in it' });
-  chain.forEach((cert, i) => caProblems(cert, `/chain/${i}`, errors));
+  for (const [i, cert] of chain.entries()) caProblems(cert, `/chain/${i}`, errors);
   const path = [certificate, ...chain];
   for (let i = 0; i + 1 < path.length; i++) {
     const signed = await path[i].verify({ publicKey: path[i + 1].publicKey, signatureOnly: true }).catch(() => false);
