@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Command, CommanderError } from 'commander';
 import { buildProgram } from '../../packages/cli/src/program.ts';
-import { runCli } from './cli-process.ts';
+import { runCli, startCli } from './cli-process.ts';
 
 function commandTree(command: Command): Command[] {
   return command.commands.flatMap((sub) => [sub, ...commandTree(sub)]);
@@ -173,5 +173,20 @@ describe('muster --help', () => {
     const result = await runCli(['help', 'machine']);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /^Usage: muster machine/);
+  });
+
+  test('a reader that closes the pipe early (muster --help | head) ends muster quietly with 0, not an EPIPE trace', async () => {
+    const child = startCli(['--help']);
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE/);
   });
 });

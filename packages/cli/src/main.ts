@@ -18,4 +18,13 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (muster machine ls | head) closes the pipe: it has read all it wanted, so muster ends
+// quietly, as a command line tool should, instead of with an unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
+}
+
 process.exitCode = await run(process.argv.slice(2));
