@@ -5,7 +5,7 @@ import { createMuster } from '../../packages/server/src/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { deviceKeys, openssl } from '../support/device-keys.ts';
 import { eachDatabase, type Harness, startHarness, testConfig } from '../support/harness.ts';
-import { assertProblem } from './assertions.ts';
+import { assertProblem, refusedWithoutChange } from './assertions.ts';
 
 // Seed 001 in muster (docs/identity.md): slots allocated to a fleet with one-time passwords, claimed once by one
 // hardware id, with a certificate from muster's CA, checked with the openssl CLI.
@@ -237,16 +237,36 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
 
   test('an IPv6 pool gives canonical addresses from the lowest, takes a retired one again, and a full /127 fails the claim', async () => {
     assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'six' } })).status, 201);
+    for (const cidr of ['fd00::/0', 'fd00::/63', 'fd00::/129', '::ffff:10.9.0.0/120', '::ffff:a09:0/120', '1.2.3.4.5/24']) {
+      const refused = await h().request('PUT', '/api/v1/fleets/six/ip-pool', { body: { cidr } });
+      assertProblem(refused, 'bad_request');
+      assert.match(refused.body.detail, /is not an IPv4 range from \/8 to \/32 .* or an IPv6 range from \/64 to \/128/, cidr);
+    }
+    for (const cidr of ['fd00::zz/64', 'fd00::', 'six/64']) {
+      assertProblem(await h().request('PUT', '/api/v1/fleets/six/ip-pool', { body: { cidr } }), 'validation_failed');
+    }
+    assertProblem(await h().request('GET', '/api/v1/fleets/six/ip-pool'), 'not_found');
     const set = await h().request('PUT', '/api/v1/fleets/six/ip-pool', { body: { cidr: 'FD00:0020:0:0:0:0:0:0/64' } });
     assert.equal(set.status, 200, set.text);
-    assert.deepEqual({ cidr: set.body.cidr, family: set.body.family }, { cidr: 'fd00:20::/64', family: 6 });
+    assert.deepEqual(set.body, { fleet: 'six', cidr: 'fd00:20::/64', family: 6, size: 2 ** 64 - 1, allocated: 0, allocations: [] });
     const slots = await allocate(h, 'six', 3);
     const a = await claim(h, { fleet: 'six', otp: slots[0].otp, hwid: 'HW-SIX-1' });
     const b = await claim(h, { fleet: 'six', otp: slots[1].otp, hwid: 'HW-SIX-2' });
     assert.deepEqual([a.body.ip_address, b.body.ip_address], ['fd00:20::1', 'fd00:20::2']);
     assert.equal((await h().request('POST', `/api/v1/machines/${a.body.machine_id}/transition`, { body: { to: 'retired' } })).status, 200);
+    const released = await h().request('GET', `/api/v1/machines/${a.body.machine_id}/events`);
+    const release = released.body.items.find((e: { type: string }) => e.type === 'machine.ip_address_released');
+    assert.deepEqual(release?.data, { addresses: ['fd00:20::1'] });
     const c = await claim(h, { fleet: 'six', otp: slots[2].otp, hwid: 'HW-SIX-3' });
     assert.equal(c.body.ip_address, 'fd00:20::1', 'the retired machine’s address is taken again');
+    assert.deepEqual((await h().request('GET', '/api/v1/fleets/six/ip-pool')).body.allocations, [
+      { address: 'fd00:20::1', machine_id: c.body.machine_id },
+      { address: 'fd00:20::2', machine_id: b.body.machine_id },
+    ]);
+    assertProblem(await h().request('PUT', '/api/v1/fleets/six/ip-pool', { body: { cidr: 'fd00:21::/64' } }), 'conflict');
+    const same = await h().request('PUT', '/api/v1/fleets/six/ip-pool', { body: { cidr: 'fd00:20:0:0::/120' } });
+    assert.equal(same.status, 200, 'a narrower range that keeps every held address is taken');
+    assert.equal(same.body.cidr, 'fd00:20::/120');
 
     assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'tiny6' } })).status, 201);
     assert.equal((await h().request('PUT', '/api/v1/fleets/tiny6/ip-pool', { body: { cidr: 'fd00:99::/127' } })).status, 200);
@@ -254,8 +274,11 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
     const t1 = await claim(h, { fleet: 'tiny6', otp: tiny[0].otp, hwid: 'HW-TINY-1' });
     const t2 = await claim(h, { fleet: 'tiny6', otp: tiny[1].otp, hwid: 'HW-TINY-2' });
     assert.deepEqual([t1.body.ip_address, t2.body.ip_address], ['fd00:99::', 'fd00:99::1'], 'a /127 has both addresses');
-    assertProblem(await claim(h, { fleet: 'tiny6', otp: tiny[2].otp, hwid: 'HW-TINY-3' }), 'conflict');
-    assert.equal((await h().request('GET', '/api/v1/machines?q=HW-TINY-3')).body.items.length, 0);
+    const full = await refusedWithoutChange(h(), () => claim(h, { fleet: 'tiny6', otp: tiny[2].otp, hwid: 'HW-TINY-3' }));
+    assertProblem(full, 'conflict');
+    assert.match(full.body.detail, /The IP pool fd00:99::\/127 of this fleet is full/);
+    assert.equal((await h().request('GET', '/api/v1/fleets/tiny6/slots')).body[2].state, 'unclaimed');
+    assert.equal((await h().request('GET', '/api/v1/fleets/tiny6/ip-pool')).body.allocated, 2);
     assertProblem(await h().request('PUT', '/api/v1/fleets/tiny6/ip-pool', { body: { cidr: '10.0.0.0/24' } }), 'conflict');
   });
 

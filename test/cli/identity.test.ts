@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { openssl } from '../support/device-keys.ts';
 import { type Harness, startHarness } from '../support/harness.ts';
-import { testTool } from '../tools/list.ts';
+import { testPki } from '../support/pki.ts';
 import { runCli, tempDir } from './cli-process.ts';
 
 // The CLI side of seed 001: allocate slots with their passwords in a private file, see them claimed, and export
@@ -62,7 +62,6 @@ describe('muster fleet allocate, fleet slots and ca against a real server', () =
   test('ca show prints the fingerprint openssl computes; ca export writes the certificate and the CRL', async () => {
     const pem = join(dir, 'ca.pem');
     assert.equal((await cli(['ca', 'export', '--out', pem])).code, 0);
-    const openssl = (...args: string[]) => execFileSync(testTool('openssl').path, args, { encoding: 'utf8' });
     const fingerprint = openssl('x509', '-in', pem, '-noout', '-fingerprint', '-sha256').trim().split('=')[1];
     const shown = await cli(['ca', 'show']);
     assert.match(shown.stdout, new RegExp(`^fingerprint: +SHA256:${fingerprint}$`, 'm'));
@@ -103,5 +102,42 @@ describe('muster fleet allocate, fleet slots and ca against a real server', () =
     assert.match(set.stdout, /^range: +10\.30\.0\.0\/29$/m);
     assert.match(set.stdout, /^allocated: +0 of 6$/m);
     assert.equal((await cli(['fleet', 'ip-pool', 'pis', '10.30.0.0/40'])).code, 2);
+    assert.equal((await cli(['fleet', 'create', 'six'])).code, 0);
+    const six = await cli(['fleet', 'ip-pool', 'six', 'FD00:30:0:0::/126']);
+    assert.equal(six.code, 0, six.stderr);
+    assert.match(six.stdout, /^range: +fd00:30::\/126$/m);
+    assert.match(six.stdout, /^allocated: +0 of 3$/m);
+    const wide = await cli(['fleet', 'ip-pool', 'six', 'fd00:30::/64']);
+    assert.match(wide.stdout, /^allocated: +0 of about 1\.84e\+19$/m);
+    const mapped = await cli(['fleet', 'ip-pool', 'six', '::ffff:10.0.0.0/120']);
+    assert.equal(mapped.code, 2);
+    assert.match(mapped.stderr, /is not an IPv4 range from \/8 to \/32 .* or an IPv6 range from \/64 to \/128/);
+  });
+
+  // Last: from here on the intermediate issues.
+  test('ca import makes an intermediate the issuer, and ca export then writes it with the chain; a bad one exits 2', async () => {
+    const pki = testPki('cli-ca-import');
+    pki.ca('root');
+    pki.ca('intermediate', { issuer: 'root' });
+    const args = ['ca', 'import', '--cert', pki.file('intermediate.pem'), '--chain', pki.file('root.pem')];
+    const wrongKey = await cli([...args, '--key', pki.file('root.key')]);
+    assert.equal(wrongKey.code, 2, wrongKey.stderr);
+    assert.match(wrongKey.stderr, /the key does not belong to the certificate/);
+    assert.match((await cli(['ca', 'show'])).stdout, /^subject: +CN=muster CA$/m, 'nothing changed');
+
+    const imported = await cli([...args, '--key', pki.file('intermediate.key')]);
+    assert.equal(imported.code, 0, imported.stderr);
+    const fingerprint = openssl('x509', '-in', pki.file('intermediate.pem'), '-noout', '-fingerprint', '-sha256').trim().split('=')[1];
+    assert.equal(imported.stdout, `muster now issues from CN=intermediate (SHA-256 ${fingerprint})\n`);
+    assert.match(imported.stderr, /Devices renew to get certificates from it: after a restart/);
+    assert.match((await cli(['ca', 'show'])).stdout, /^subject: +CN=intermediate$/m);
+    const exported = join(dir, 'chain.pem');
+    assert.equal((await cli(['ca', 'export', '--out', exported])).code, 0);
+    assert.match(openssl('storeutl', '-noout', '-certs', exported), /Total found: 2/, 'the intermediate, then the root, both readable');
+    assert.match(openssl('verify', '-CAfile', pki.file('root.pem'), exported), /: OK/);
+
+    const missing = await cli(['ca', 'import', '--cert', join(dir, 'nope.pem'), '--key', pki.file('intermediate.key')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^muster: no such file: .*nope\.pem$/m);
   });
 });

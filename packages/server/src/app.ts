@@ -131,7 +131,8 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const domainLog = new DomainLog(log);
   const bus = new EventBus();
   const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));
-  const ca = await CaService.open(transactor, keyring, config.certificateValiditySeconds, bus).catch(async (error) => {
+  const caReloadFailed = (error: unknown) => log.error({ err: error }, 'the imported CA was not loaded; the one before still issues');
+  const ca = await CaService.open(transactor, keyring, config.certificateValiditySeconds, bus, caReloadFailed).catch(async (error) => {
     await db.close();
     throw error instanceof KeyringError ? new MusterError('bad_request', error.message) : error;
   });
@@ -275,8 +276,22 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       await jobRunner.start();
       const url = await app.listen({ host: config.listen.host, port: config.listen.port });
       retention.start();
-      if (config.tls)
-        tls = await listenTls(app, { host: config.tls.host, port: config.tls.port, ca: ca.chain, ...tlsIdentity(config, ca) });
+      if (config.tls) {
+        const trusted = new Set(ca.chain);
+        const listening = await listenTls(app, {
+          host: config.tls.host,
+          port: config.tls.port,
+          ca: [...trusted],
+          ...tlsIdentity(config, ca),
+        });
+        tls = listening;
+        // Until a restart the listener trusts the CA it started with and every one imported since: devices with
+        // certificates of either reach the device routes (docs/identity.md).
+        ca.onChange(() => {
+          for (const pem of ca.chain) trusted.add(pem);
+          listening.trust([...trusted]);
+        });
+      }
       muster.tlsAddress = tls?.address ?? null;
       if (config.tftp) {
         try {

@@ -43,7 +43,7 @@ export function caCommand(): Command {
       const info = await session.api.put<CaInfo>('/ca', body);
       if (session.json) return printJson(info);
       printText(`muster now issues from ${info.subject} (SHA-256 ${info.fingerprint_sha256})`);
-      printNote('Devices renew to get certificates from it; restart servers with --tls-listen so that their listener uses it.');
+      printNote('Devices renew to get certificates from it: after a restart, servers with --tls-listen trust the new chain only.');
     });
 
   ca.command('export')
@@ -53,7 +53,9 @@ export function caCommand(): Command {
     .addHelpText('after', '\nExample:\n  muster ca export --out muster-ca.pem\n  muster ca export --crl --out muster.crl')
     .action(async (options: { crl?: boolean; out?: string }, command: Command) => {
       const session = await openSession(command);
-      const pem = options.crl ? await session.api.text('/ca/crl') : (await session.api.get<CaInfo>('/ca')).chain.join('');
+      const pem = options.crl
+        ? await session.api.text('/ca/crl')
+        : (await session.api.get<CaInfo>('/ca')).chain.map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
       if (options.out) writeFileSync(options.out, pem);
       else process.stdout.write(pem);
     });

@@ -2,13 +2,13 @@ import { CaImport, CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam,
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { IssuePolicy } from '../../platform/crypto/ca.ts';
-import { verifiedPeerSerial } from '../../platform/http/tls.ts';
+import { verifiedPeerCertificate } from '../../platform/http/tls.ts';
 import type { App } from '../../platform/http/types.ts';
 import { type CaService, noDeviceCertificate } from './service.ts';
 
 /** Refuses before the body is read when the client presented no certificate that chains to muster's CA. */
 async function requireClientCertificate(request: FastifyRequest): Promise<void> {
-  if (!verifiedPeerSerial(request)) throw noDeviceCertificate();
+  if (!verifiedPeerCertificate(request)) throw noDeviceCertificate();
 }
 
 /** What the CA's routes need of machines; `policy` is the certificate policy of the profile version a machine holds. */
@@ -30,7 +30,7 @@ export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
       security: [{ deviceCertificate: [] }],
       response: { 200: Machine },
     },
-    handler: async (request) => machines.get((await ca.deviceCertificate(verifiedPeerSerial(request))).machine_id as string),
+    handler: async (request) => machines.get((await ca.deviceCertificate(verifiedPeerCertificate(request))).machine_id as string),
   });
 
   app.post('/api/v1/device/certificate', {
@@ -45,7 +45,7 @@ export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
       response: { 201: Certificate },
     },
     handler: async (request, reply) => {
-      const current = await ca.deviceCertificate(verifiedPeerSerial(request));
+      const current = await ca.deviceCertificate(verifiedPeerCertificate(request));
       const machine = await machines.get(current.machine_id as string);
       const hostname = machine.hostname ?? current.subject.replace(/^CN=/, '');
       // A renewal follows the profile version the machine holds now, as the first certificate did.

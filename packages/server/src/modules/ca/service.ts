@@ -23,18 +23,21 @@ const certificateSetting = 'ca_certificate';
 const chainSetting = 'ca_chain';
 const advisoryClass = 0x6361; // 'ca'
 
-async function loadOrCreate(tx: Transactor, keyring: Keyring): Promise<CaMaterial> {
+async function loadOrCreate(tx: Transactor, keyring: Keyring): Promise<{ material: CaMaterial; imported: boolean }> {
   return tx.run(async (t) => {
     await lockForTransaction(t, advisoryClass, 1);
     const sealed = await readSetting(t.db, keySetting);
     const certificatePem = await readSetting(t.db, certificateSetting);
-    if (sealed && certificatePem)
-      return { keyPem: keyring.open(sealed, keySetting), certificatePem, chainPem: (await readSetting(t.db, chainSetting)) ?? '' };
+    if (sealed && certificatePem) {
+      // The chain setting is written by an import only (empty when the intermediate came without one).
+      const chainPem = await readSetting(t.db, chainSetting);
+      return { material: { keyPem: keyring.open(sealed, keySetting), certificatePem, chainPem }, imported: chainPem !== undefined };
+    }
     const made = await createCa('muster CA');
     await insertSettingIfAbsent(t.db, keySetting, keyring.seal(made.keyPem, keySetting));
     await insertSettingIfAbsent(t.db, certificateSetting, made.certificatePem);
     await t.emit({ type: 'ca.created', actor: 'system', data: { subject: 'CN=muster CA' } });
-    return made;
+    return { material: made, imported: false };
   });
 }
 
@@ -42,33 +45,65 @@ async function loadOrCreate(tx: Transactor, keyring: Keyring): Promise<CaMateria
 export const noDeviceCertificate = () =>
   new MusterError('unauthenticated', 'This needs a valid muster device certificate, presented over mutual TLS on the --tls-listen port');
 
+/** The DER of a PEM certificate. */
+const pemDer = (pem: string) => Buffer.from(pem.replace(/-----[A-Z ]+-----|\s+/g, ''), 'base64');
+
 /** muster's certificate authority: issues device certificates, revokes them, and publishes the CRL. */
 export class CaService {
   readonly #tx: Transactor;
   readonly #keyring: Keyring;
   #ca: CertificateAuthority;
+  #imported: boolean;
+  /** Counts loads, so that a reload that read the database before a newer import finished does not undo it. */
+  #generation = 0;
+  readonly #changed = new Set<() => void>();
   readonly #validityDays: number;
 
-  private constructor(tx: Transactor, keyring: Keyring, ca: CertificateAuthority, validityDays: number) {
+  private constructor(tx: Transactor, keyring: Keyring, ca: CertificateAuthority, imported: boolean, validityDays: number) {
     this.#tx = tx;
     this.#keyring = keyring;
     this.#ca = ca;
+    this.#imported = imported;
     this.#validityDays = validityDays;
   }
 
-  /** `bus`: a CA imported on another replica (an event that arrives there) is loaded here too. */
-  static async open(tx: Transactor, keyring: Keyring, validitySeconds: number, bus?: EventBus): Promise<CaService> {
-    const material = await loadOrCreate(tx, keyring);
-    const service = new CaService(tx, keyring, await CertificateAuthority.load(material), Math.max(1, validitySeconds / 86_400));
+  /**
+   * `bus`: a CA imported on another replica (its event arrives there) is loaded here too; `onReloadError` hears a
+   * reload that failed, and the CA in use stays.
+   */
+  static async open(
+    tx: Transactor,
+    keyring: Keyring,
+    validitySeconds: number,
+    bus?: EventBus,
+    onReloadError: (error: unknown) => void = () => {},
+  ): Promise<CaService> {
+    const { material, imported } = await loadOrCreate(tx, keyring);
+    const ca = await CertificateAuthority.load(material);
+    const service = new CaService(tx, keyring, ca, imported, Math.max(1, validitySeconds / 86_400));
     bus?.subscribe((event) => {
-      if (event.type === 'ca.imported') void service.#reload();
+      if (event.type === 'ca.imported') service.#reload().catch(onReloadError);
     });
     return service;
   }
 
   async #reload(): Promise<void> {
-    const material = await loadOrCreate(this.#tx, this.#keyring);
-    this.#ca = await CertificateAuthority.load(material);
+    const generation = ++this.#generation;
+    const { material, imported } = await loadOrCreate(this.#tx, this.#keyring);
+    const ca = await CertificateAuthority.load(material);
+    if (generation === this.#generation) this.#use(ca, imported);
+  }
+
+  #use(ca: CertificateAuthority, imported: boolean): void {
+    this.#ca = ca;
+    this.#imported = imported;
+    for (const listener of this.#changed) listener();
+  }
+
+  /** Calls `listener` whenever another CA issues from now on (an import here, or one on another replica). */
+  onChange(listener: () => void): () => void {
+    this.#changed.add(listener);
+    return () => this.#changed.delete(listener);
   }
 
   get pem(): string {
@@ -89,7 +124,7 @@ export class CaService {
       not_after: cert.notAfter.toISOString(),
       certificate: this.#ca.pem,
       chain: this.#ca.chainPems,
-      imported: this.#ca.chain.length > 0 || cert.subject !== 'CN=muster CA',
+      imported: this.#imported,
     };
   }
 
@@ -119,7 +154,8 @@ export class CaService {
         },
       });
     }, 1);
-    this.#ca = loaded;
+    this.#generation++;
+    this.#use(loaded, true);
     return this.info();
   }
 
@@ -155,16 +191,14 @@ export class CaService {
   }
 
   /**
-   * The machine a client certificate stands for: one muster issued, not revoked, not expired, for a machine.
-   * `serial` is what TLS reports, hex without leading zeros.
+   * The certificate a client presented over mutual TLS (`serial` as TLS reports it, hex without leading zeros), when
+   * it is one muster issued to a machine, not revoked, not expired. The whole certificate is compared, not only its
+   * serial: the listener trusts the root above an imported intermediate, which may have signed others with any serial.
    */
-  async deviceCertificate(serial: string | null): Promise<Certificate> {
-    const row = serial ? await findCertificate(this.#tx.db, serial.toLowerCase().padStart(32, '0')) : undefined;
-    if (!row?.machine_id || row.revoked_at || row.not_after <= now()) {
-      throw new MusterError(
-        'unauthenticated',
-        'This needs a valid muster device certificate, presented over mutual TLS on the --tls-listen port',
-      );
+  async deviceCertificate(peer: { serial: string; der: Buffer } | null): Promise<Certificate> {
+    const row = peer ? await findCertificate(this.#tx.db, peer.serial.padStart(32, '0')) : undefined;
+    if (!peer || !row?.machine_id || row.revoked_at || row.not_after <= now() || !pemDer(row.pem).equals(peer.der)) {
+      throw noDeviceCertificate();
     }
     return certificateFromRow(row);
   }

@@ -132,8 +132,14 @@ export async function checkImport(input: { certificate: string; key: string; cha
   for (const [i, cert] of chain.entries()) caProblems(cert, `/chain/${i}`, errors);
   const path = [certificate, ...chain];
   for (let i = 0; i + 1 < path.length; i++) {
-    const signed = await path[i].verify({ publicKey: path[i + 1].publicKey, signatureOnly: true }).catch(() => false);
-    if (!signed) errors.push({ path: `/chain/${i}`, message: `${path[i + 1].subject} did not sign ${path[i].subject}` });
+    const [below, above] = [path[i], path[i + 1]];
+    const signed = await below.verify({ publicKey: above.publicKey, signatureOnly: true }).catch(() => false);
+    if (!signed || below.issuer !== above.subject)
+      errors.push({ path: `/chain/${i}`, message: `${above.subject} did not sign ${below.subject} (its issuer is ${below.issuer})` });
+    // RFC 5280 4.2.1.9: a CA's path length counts the CA certificates below it, here the intermediate and the chain before it.
+    const pathLength = above.getExtension(x509.BasicConstraintsExtension)?.pathLength;
+    if (pathLength !== undefined && pathLength < i + 1)
+      errors.push({ path: `/chain/${i}`, message: `${above.subject} allows ${pathLength} CA certificate(s) below it, not ${i + 1}` });
   }
   if (errors.length || !key) throw fail();
   return {
@@ -323,13 +329,14 @@ export class CertificateAuthority {
     return new CertificateAuthority(certificate, chain, key, signingKey, signer);
   }
 
+  /** PEM ending in a newline, so that certificates written one after another stay readable. */
   get pem(): string {
-    return this.certificate.toString('pem');
+    return `${this.certificate.toString('pem')}\n`;
   }
 
   /** This CA's certificate and those above it, PEM, the issuer of device certificates first. */
   get chainPems(): string[] {
-    return [this.pem, ...this.chain.map((c) => c.toString('pem'))];
+    return [this.pem, ...this.chain.map((c) => `${c.toString('pem')}\n`)];
   }
 
   get subject(): string {
