@@ -59,7 +59,7 @@ export class ClaimService {
     if (!answer.configuration.profile) return answer;
     const row = await findMachineRow(this.#tx.db, answer.machine_id);
     if (!row) return answer;
-    const labels = Object.fromEntries((await labelsOfMachine(this.#tx.db, row.id)).map((l) => [l.key, l.value]));
+    const labels = await labelsOfMachine(this.#tx.db, row.id);
     const made = await renderForMachine(this.#tx, this.#keyring, row, labels, { redact: false });
     return made ? { ...answer, configuration: { ...answer.configuration, files: made.rendered.files } } : answer;
   }

@@ -17,7 +17,14 @@ import type { CaService } from '../ca/service.ts';
 import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
 import { findFleet } from '../fleets/store.ts';
 import { transitionInTx } from '../machines/service.ts';
-import { findMachineIdByIdentifier, findMachineRow, insertMachineWithEvent, newMachineRow, replaceLabels } from '../machines/store.ts';
+import {
+  findMachineIdByIdentifier,
+  findMachineRow,
+  insertMachineWithEvent,
+  labelsOfMachine,
+  newMachineRow,
+  replaceLabels,
+} from '../machines/store.ts';
 import { PoolService } from '../pools/service.ts';
 import { deviceConfiguration, renderForMachine, storableAnswer } from '../profiles/machine.ts';
 import { placedColumns, placementFor } from '../profiles/placement.ts';
@@ -33,7 +40,6 @@ import {
   insertToken,
   insertTokenClaim,
   listTokenRows,
-  machineLabels,
   revokeTokenRow,
   takeTokenUse,
   tokenFromRow,
@@ -293,6 +299,6 @@ function pendingAnswer(
   return { status: 'pending', machine_id: claim.machine_id, hostname, fleet, labels };
 }
 
-async function labelsOf(tx: Pick<Tx, 'db'>, machineId: string): Promise<Record<string, string>> {
-  return Object.fromEntries((await machineLabels(tx.db, machineId)).map((r) => [r.key, r.value]));
+function labelsOf(tx: Pick<Tx, 'db'>, machineId: string): Promise<Record<string, string>> {
+  return labelsOfMachine(tx.db, machineId);
 }

@@ -80,7 +80,3 @@ export function tokenFromRow(row: EnrollmentTokenRow, fleet: string | null): Enr
     created_at: row.created_at,
   };
 }
-
-export function machineLabels(db: Kysely<Database>, machineId: string) {
-  return db.selectFrom('machine_labels').select(['key', 'value']).where('machine_id', '=', machineId).execute();
-}

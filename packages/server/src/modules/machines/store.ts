@@ -114,8 +114,10 @@ export async function replaceLabels(db: Kysely<Database>, machineId: string, lab
   if (rows.length > 0) await db.insertInto('machine_labels').values(rows).execute();
 }
 
-export function labelsOfMachine(db: Kysely<Database>, machineId: string) {
-  return db.selectFrom('machine_labels').select(['key', 'value']).where('machine_id', '=', machineId).execute();
+/** A machine's labels as one object, key → value. */
+export async function labelsOfMachine(db: Kysely<Database>, machineId: string): Promise<Record<string, string>> {
+  const rows = await db.selectFrom('machine_labels').select(['key', 'value']).where('machine_id', '=', machineId).execute();
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
 }
 
 export async function allocateFleetSeq(db: Kysely<Database>, fleetId: string): Promise<number> {

@@ -27,7 +27,7 @@ export class ExplainService {
   async machine(id: string, door?: Door): Promise<Explanation> {
     const row = await findMachineRow(this.#tx.db, id);
     if (!row) throw new MusterError('not_found', `No machine ${id}`);
-    const labels = Object.fromEntries((await labelsOfMachine(this.#tx.db, id)).map((l) => [l.key, l.value]));
+    const labels = await labelsOfMachine(this.#tx.db, id);
     const chosenDoor = door ?? ((await firstDoorOf(this.#tx.db, id)) as Door | null) ?? 'enroll';
     const arrival: Arrival = {
       door: chosenDoor,

@@ -101,6 +101,6 @@ export function storableAnswer<T extends { configuration?: DeviceConfiguration }
 export async function certificatePolicyOf(tx: Pick<Tx, 'db'>, machineId: string): Promise<IssuePolicy | null> {
   const row = await findMachineRow(tx.db, machineId);
   if (!row || row.profile === null) return null;
-  const labels = Object.fromEntries((await labelsOfMachine(tx.db, machineId)).map((l) => [l.key, l.value]));
+  const labels = await labelsOfMachine(tx.db, machineId);
   return certificatePolicy(tx, row, labels);
 }

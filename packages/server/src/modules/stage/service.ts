@@ -114,7 +114,7 @@ export class StageService {
       throw new MusterError('bad_request', `serial:${serial.value} has no profile: give one`, {
         errors: [{ path: '/profile', message: 'required: the machine has no profile' }],
       });
-    const labels = existing ? Object.fromEntries((await labelsOfMachine(db, existing.id)).map((l) => [l.key, l.value])) : {};
+    const labels = existing ? await labelsOfMachine(db, existing.id) : {};
     const placement = await placementFor({ db }, null, { fleetId: existing?.fleet_id, profile: profileName, labels });
     const profile = placement.profile;
     if (!profile) throw new MusterError('not_found', `No profile named ${profileName}`);
