@@ -109,10 +109,15 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
     assert.equal(certs.body.length, 1);
     assert.equal(certs.body[0].certificate, first.body.certificate);
 
-    // The same device again: the same answer, 200. Another device: 409, and nothing changes.
-    const again = await claim(h, { fleet: 'north', otp: slot.otp, hwid: 'HW-A-0001', csr });
+    // The same device again, with proof of its key: the same answer, 200. Without proof: its status alone.
+    // Another device: 409, and nothing changes.
+    const again = await claim(h, { fleet: 'north', otp: slot.otp, hwid: 'HW-A-0001', csr, proof: keys.proof('dev-a', 'HW-A-0001') });
     assert.equal(again.status, 200);
     assert.deepEqual(again.body, first.body);
+    const bare = await claim(h, { fleet: 'north', otp: slot.otp, hwid: 'HW-A-0001', csr });
+    assert.equal(bare.status, 200);
+    assert.deepEqual(Object.keys(bare.body).sort(), ['detail', 'proof_required', 'server_time', 'status']);
+    assert.deepEqual({ status: bare.body.status, proof_required: bare.body.proof_required }, { status: 'approved', proof_required: true });
     assertProblem(await claim(h, { fleet: 'north', otp: slot.otp, hwid: 'HW-B-0002' }), 'conflict');
     const events = (await h().request('GET', `/api/v1/machines/${first.body.machine_id}/events`)).body.items.map(
       (e: { type: string }) => e.type,
@@ -172,7 +177,7 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
     assertProblem(await h().request('POST', '/api/v1/fleets/south/slots', { body: { count: 1 }, token: viewer }), 'forbidden');
   });
 
-  test('1,000 devices race for 100 passwords: exactly 100 slots bound, none twice, every winner’s retry gets its own answer', async () => {
+  test('1,000 devices race for 100 passwords: exactly 100 slots bound, none twice, every winner’s retry learns its status', async () => {
     assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'race' } })).status, 201);
     const slots = await allocate(h, 'race', 100);
     const attempts = Array.from({ length: 1000 }, (_, i) => ({ fleet: 'race', otp: slots[i % 100].otp, hwid: `HW-RACE-${i}` }));
@@ -190,15 +195,21 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
     assert.equal((await h().request('GET', '/api/v1/machines?fleet=race&total=true')).body.total, 100);
     for (const [i, r] of results.entries()) {
       if (r.status !== 201 || i % 10 !== 0) continue;
+      // These devices claimed without a CSR: their identity was in the first answer only.
       const retry = await claim(h, attempts[i]);
       assert.equal(retry.status, 200);
-      assert.deepEqual(retry.body, r.body);
+      assert.deepEqual(
+        { status: retry.body.status, proof_required: retry.body.proof_required },
+        { status: 'approved', proof_required: false },
+      );
+      assert.equal(retry.body.machine_id, undefined);
     }
   });
 
-  test('one device sending its claim ten times at once gets one machine, one 201 and the same answer nine times', async () => {
+  test('one device sending its claim ten times at once gets one machine, one 201 and the same identity nine times with proof', async () => {
     const [slot] = await allocate(h, 'race', 1);
-    const body = { fleet: 'race', otp: slot.otp, hwid: 'HW-SELF-1', csr: deviceCsr('dev-self') };
+    const csr = deviceCsr('dev-self');
+    const body = { fleet: 'race', otp: slot.otp, hwid: 'HW-SELF-1', csr, proof: keys.proof('dev-self', 'HW-SELF-1') };
     const results = await Promise.all(Array.from({ length: 10 }, () => claim(h, body)));
     assert.deepEqual(results.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
     assert.ok(results.every((r) => r.body.certificate === results[0].body.certificate && r.body.machine_id === results[0].body.machine_id));
@@ -307,7 +318,14 @@ eachDatabase('One-time-password claims: /api/v1/fleets/:id/slots and /api/v1/cla
 
     const released = (await h().request('GET', '/api/v1/fleets/retire/slots')).body[0];
     assert.deepEqual({ state: released.state, tunnel_port: released.tunnel_port }, { state: 'released', tunnel_port: null });
-    assertProblem(await claim(h, { fleet: 'retire', otp: slot.otp, hwid: 'HW-RET-1' }), 'conflict');
+    // The retired device asking again is told what happened, with proof or without, and never gets the revoked certificate.
+    for (const proof of [undefined, keys.proof('dev-ret', 'HW-RET-1')]) {
+      const gone = await claim(h, { fleet: 'retire', otp: slot.otp, hwid: 'HW-RET-1', proof });
+      assertProblem(gone, 'machine_retired');
+      assert.equal(gone.status, 410);
+      assert.match(gone.body.detail, /was retired at .*claim again/);
+    }
+    assertProblem(await claim(h, { fleet: 'retire', otp: slot.otp, hwid: 'HW-OTHER-1' }), 'conflict');
     const [next] = await allocate(h, 'retire', 1);
     assert.equal(next.tunnel_port, slot.tunnel_port, 'the freed port is the lowest free one, taken again');
   });

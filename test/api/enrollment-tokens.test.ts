@@ -36,9 +36,18 @@ eachDatabase('Enrollment tokens: /api/v1/enrollment-tokens and /api/v1/claims/to
     writeFileSync(keys.file('ca.pem'), first.body.ca_chain[0]);
     writeFileSync(keys.file('t1.pem'), first.body.certificate);
     assert.match(openssl('verify', '-CAfile', keys.file('ca.pem'), keys.file('t1.pem')), /OK/);
-    const again = await claim(h, { token: created.body.token, hwid: 'HW-TOK-1' });
+    const again = await claim(h, { token: created.body.token, hwid: 'HW-TOK-1', proof: keys.proof('t1', 'HW-TOK-1') });
     assert.equal(again.status, 200);
     assert.deepEqual(again.body, first.body);
+    const bare = await claim(h, { token: created.body.token, hwid: 'HW-TOK-1' });
+    assert.deepEqual(
+      { status: bare.status, answer: bare.body.status, keys: Object.keys(bare.body).sort() },
+      {
+        status: 200,
+        answer: 'approved',
+        keys: ['detail', 'proof_required', 'server_time', 'status'],
+      },
+    );
     const machine = (await h().request('GET', `/api/v1/machines/${first.body.machine_id}`)).body;
     assert.equal(machine.state, 'enrolled');
 
@@ -63,6 +72,10 @@ eachDatabase('Enrollment tokens: /api/v1/enrollment-tokens and /api/v1/claims/to
     assert.equal((await h().request('GET', `/api/v1/machines/${pending.body.machine_id}`)).body.state, 'discovered');
     const waiting = await claim(h, { token, hwid: 'HW-PEND-1' });
     assert.equal(waiting.status, 202);
+    assert.deepEqual(
+      { status: waiting.body.status, proof_required: waiting.body.proof_required },
+      { status: 'pending', proof_required: true },
+    );
 
     const viewer = await h().userToken('viewer', 'tok-viewer');
     assertProblem(await h().request('POST', `/api/v1/machines/${pending.body.machine_id}/approve`, { token: viewer }), 'forbidden');
@@ -70,7 +83,8 @@ eachDatabase('Enrollment tokens: /api/v1/enrollment-tokens and /api/v1/claims/to
     assert.equal(approved.status, 200, approved.text);
     assert.equal(approved.body.status, 'approved');
     assert.match(approved.body.certificate, /BEGIN CERTIFICATE/);
-    const after = await claim(h, { token, hwid: 'HW-PEND-1' });
+    assert.equal(approved.body.configuration.files, undefined, 'the operator’s answer holds none of the device’s files');
+    const after = await claim(h, { token, hwid: 'HW-PEND-1', proof: keys.proof('p1', 'HW-PEND-1') });
     assert.equal(after.status, 200);
     assert.equal(after.body.certificate, approved.body.certificate);
     assertProblem(await h().request('POST', `/api/v1/machines/${pending.body.machine_id}/approve`), 'conflict');

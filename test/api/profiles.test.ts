@@ -5,6 +5,8 @@ import { deviceKeys, openssl } from '../support/device-keys.ts';
 import { eachDatabase } from '../support/harness.ts';
 import { assertProblem } from './assertions.ts';
 
+const keys = deviceKeys('profiles');
+
 const jetson = {
   description: 'Jetson Orin companions',
   variables: { suffix: "{{ serial | split: '-' | last | downcase }}" },
@@ -195,7 +197,7 @@ eachDatabase('Profiles, rules at every door, explain', (h) => {
     assert.equal(token.body.approval, 'rules');
     const claim = await h().request('POST', '/api/v1/claims/token', {
       token: null,
-      body: { token: token.body.token, hwid: 'f00dfeed0001' },
+      body: { token: token.body.token, hwid: 'f00dfeed0001', csr: keys.csr('lab1') },
     });
     assert.equal(claim.status, 201, claim.text);
     assert.equal(claim.body.status, 'approved', 'the rule approves it');
@@ -205,7 +207,7 @@ eachDatabase('Profiles, rules at every door, explain', (h) => {
     assert.ok(secret, conf.content);
     const again = await h().request('POST', '/api/v1/claims/token', {
       token: null,
-      body: { token: token.body.token, hwid: 'f00dfeed0001' },
+      body: { token: token.body.token, hwid: 'f00dfeed0001', proof: keys.proof('lab1', 'f00dfeed0001') },
     });
     assert.equal(again.status, 200);
     assert.equal(
@@ -303,7 +305,6 @@ eachDatabase('Profiles, rules at every door, explain', (h) => {
   });
 
   test("a claimed device's certificate follows its profile's policy, checked with openssl; the secret is never in it", async () => {
-    const keys = deviceKeys('policy');
     await h().request('PUT', '/api/v1/profiles/servers', {
       body: {
         spec: {

@@ -18,6 +18,16 @@ export function deviceKeys(label: string) {
   const file = (name: string) => join(dir, name);
   return {
     file,
+    /**
+     * Proof of possession for a claim's retry (docs/identity.md), as a device makes it with the openssl CLI: the
+     * signature of NAME.key over "muster-claim-v1\n<hwid>\n<time>", base64.
+     */
+    proof(name: string, hwid: string, time = new Date().toISOString()): { time: string; signature: string } {
+      const signature = execFileSync(testTool('openssl').path, ['dgst', '-sha256', '-sign', file(`${name}.key`)], {
+        input: `muster-claim-v1\n${hwid}\n${time}`,
+      });
+      return { time, signature: signature.toString('base64') };
+    },
     /** A new key (ECDSA P-256 unless `keyArgs` say otherwise) in NAME.key, and its CSR, returned as PEM. */
     csr(name: string, keyArgs = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']): string {
       openssl(

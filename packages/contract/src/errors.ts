@@ -17,6 +17,7 @@ export const errorCodes = {
   identifier_conflict: { status: 409, exit: 4, title: 'An identifier belongs to another machine' },
   already_exists: { status: 409, exit: 4, title: 'A resource with that name already exists' },
   idempotency_mismatch: { status: 422, exit: 4, title: 'Idempotency key reused with a different request' },
+  machine_retired: { status: 410, exit: 4, title: 'The machine was retired' },
   payload_too_large: { status: 413, exit: 2, title: 'The request body is too large' },
   uri_too_long: { status: 414, exit: 2, title: 'The request URI is too long' },
   unsupported_media_type: { status: 415, exit: 2, title: 'The request body has the wrong content type' },

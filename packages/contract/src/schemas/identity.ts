@@ -36,6 +36,36 @@ export type SlotAllocation = Static<typeof SlotAllocation>;
 const Pem = (label: string, maxLength: number) =>
   Type.String({ maxLength, pattern: `^\\s*-----BEGIN ${label}-----`, description: `PEM ${label}` });
 
+/**
+ * Proof that a retry comes from the device that claimed (docs/identity.md): a signature, by the key of the first
+ * claim's CSR, over `muster-claim-v1\n<hwid as sent>\n<time>`, with `time` within five minutes of the server's.
+ */
+export const ClaimProof = Type.Object(
+  {
+    time: Type.String({ maxLength: 40, format: 'date-time', description: 'When the device signed, RFC 3339 (UTC)' }),
+    signature: Type.String({
+      minLength: 16,
+      maxLength: 1024,
+      pattern: '^[A-Za-z0-9+/=_-]+$',
+      description: 'Base64: ECDSA (DER) or RSA PKCS#1 v1.5 over SHA-256, as `openssl dgst -sha256 -sign` writes it',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ClaimProof = Static<typeof ClaimProof>;
+
+/** On a retry: proof of the claim's key; without it a retry learns only its status. */
+const proofField = Type.Optional(ClaimProof);
+
+/** What a retry without proof of possession learns: its status, nothing else. */
+export const ClaimStatus = Type.Object({
+  status: Type.Union([Type.Literal('approved'), Type.Literal('pending')]),
+  proof_required: Type.Boolean({ description: 'true: send `proof` (a signature by the claim’s key) to receive the identity' }),
+  detail: Type.String(),
+  server_time: Type.String({ description: 'The server’s clock, to sign `proof.time` against' }),
+});
+export type ClaimStatus = Static<typeof ClaimStatus>;
+
 export const OtpClaim = Type.Object(
   {
     fleet: PlainText({ minLength: 1, maxLength: 64, description: 'The fleet the one-time password belongs to' }),
@@ -49,6 +79,7 @@ export const OtpClaim = Type.Object(
       }),
     ),
     facts: Type.Optional(Facts),
+    proof: proofField,
   },
   { additionalProperties: false },
 );
@@ -63,6 +94,7 @@ export const DeviceConfiguration = Type.Object({
 export type DeviceConfiguration = Static<typeof DeviceConfiguration>;
 
 export const ClaimAnswer = Type.Object({
+  status: Type.Literal('approved'),
   machine_id: Type.String(),
   hostname: Type.String(),
   fleet: Type.String(),
@@ -171,6 +203,7 @@ export const TokenClaim = Type.Object(
     hwid: PlainText({ minLength: 1, maxLength: 256 }),
     csr: Type.Optional(Pem('CERTIFICATE REQUEST', 16_384)),
     facts: Type.Optional(Facts),
+    proof: proofField,
   },
   { additionalProperties: false },
 );

@@ -1,4 +1,4 @@
-import { ClaimAnswer, FleetSlot, IdParam, MusterError, OtpClaim, SlotAllocate, SlotAllocation } from '@muster/contract';
+import { ClaimAnswer, ClaimStatus, FleetSlot, IdParam, MusterError, OtpClaim, SlotAllocate, SlotAllocation } from '@muster/contract';
 import { Type } from 'typebox';
 import { throttled } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
@@ -37,11 +37,13 @@ export function claimRoutes(app: App, claims: ClaimService, wrongClaims: Failure
       tags: ['claims'],
       summary: 'A device claims its fleet slot with a one-time password and its hardware id (no auth; safe to retry)',
       description:
-        '201 the first time, 200 when the same device asks again (the same answer). Another hardware id: 409. A wrong password or fleet: ' +
-        '403 invalid_claim, alike for every wrong part. Only wrong claims count against a source (429 with Retry-After past MUSTER_CLAIM_FAILURE_RATE a minute).',
+        '201 the first time. The same device asking again: 200 with its identity, read and rendered now, when it sends `proof` (a signature ' +
+        'by the key of its first CSR, docs/identity.md), else 200 with its status only. A retired machine: 410 machine_retired. Another hardware ' +
+        'id: 409. A wrong password or fleet: 403 invalid_claim, alike for every wrong part. Only wrong claims count against a source (429 with ' +
+        'Retry-After past MUSTER_CLAIM_FAILURE_RATE a minute).',
       security: [],
       body: OtpClaim,
-      response: { 200: ClaimAnswer, 201: ClaimAnswer },
+      response: { 200: Type.Union([ClaimAnswer, ClaimStatus]), 201: ClaimAnswer },
     },
     handler: async (request, reply) => {
       const key = sourceKey(request.ip);

@@ -1,9 +1,18 @@
-import { type ClaimAnswer, type FleetSlot, MusterError, normalizeIdentifier, type OtpClaim, type SlotAllocation } from '@muster/contract';
+import {
+  type ClaimAnswer,
+  type ClaimStatus,
+  type DeviceConfiguration,
+  type FleetSlot,
+  MusterError,
+  normalizeIdentifier,
+  type OtpClaim,
+  type SlotAllocation,
+} from '@muster/contract';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { randomCode, sha256Hex } from '../../platform/crypto/secrets.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
-import type { FleetSlotRow } from '../../platform/db/schema.ts';
+import type { FleetSlotRow, MachineRow } from '../../platform/db/schema.ts';
 import { isUniqueViolation, type Transactor } from '../../platform/db/transact.ts';
 import type { CaService } from '../ca/service.ts';
 import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
@@ -18,9 +27,11 @@ import {
   replaceLabels,
 } from '../machines/store.ts';
 import { PoolService } from '../pools/service.ts';
-import { deviceConfiguration, renderForMachine, storableAnswer } from '../profiles/machine.ts';
+import { machineAddress } from '../pools/store.ts';
+import { deviceConfiguration, type KeptAnswer, keptAnswer, prepareDevice } from '../profiles/machine.ts';
 import { placedColumns, placementFor } from '../profiles/placement.ts';
 import type { RuleService } from '../rules/service.ts';
+import { claimKey, claimStatus, provesPossession, retiredClaim } from './proof.ts';
 import { bindSlot, findSlotByOtp, insertSlots, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
 
 // One-time-password claims (seed 001, docs/identity.md): an operator allocates slots to a fleet, each with a
@@ -54,16 +65,6 @@ export class ClaimService {
     this.#keyring = keyring;
   }
 
-  /** A kept answer with its profile's files rendered again: they may hold the machine secret, so are never kept. */
-  async #withFiles(answer: ClaimAnswer): Promise<ClaimAnswer> {
-    if (!answer.configuration.profile) return answer;
-    const row = await findMachineRow(this.#tx.db, answer.machine_id);
-    if (!row) return answer;
-    const labels = await labelsOfMachine(this.#tx.db, row.id);
-    const made = await renderForMachine(this.#tx, this.#keyring, row, labels, { redact: false });
-    return made ? { ...answer, configuration: { ...answer.configuration, files: made.rendered.files } } : answer;
-  }
-
   /** Adds `count` slots to a fleet; the one-time passwords are in this answer only (stored as SHA-256). */
   async allocate(actor: string, fleetRef: string, count: number): Promise<SlotAllocation> {
     return this.#tx.run(async (tx) => {
@@ -93,6 +94,7 @@ export class ClaimService {
           claimed_at: null,
           claimed_from: null,
           answer: null,
+          device_key: null,
           released_at: null,
           created_at: time,
           otp,
@@ -119,47 +121,52 @@ export class ClaimService {
 
   /**
    * Binds the slot of this one-time password to the device, once: the machine is made (enrolled, with the slot's
-   * hostname, fleet number and the hardware id), a certificate issued from the CSR, and the answer kept, so that
-   * the same device asking again gets the same answer (created false). Another device gets a conflict.
+   * hostname, fleet number and the hardware id), a certificate issued from the CSR, and the certificate kept. The
+   * same device asking again (created false) gets its identity again only with proof of its CSR's key, else its
+   * status; another device gets a conflict. Everything is rendered before the transaction opens.
    */
-  async claim(input: OtpClaim, source: string): Promise<{ answer: ClaimAnswer; created: boolean }> {
+  async claim(input: OtpClaim, source: string): Promise<{ answer: ClaimAnswer | ClaimStatus; created: boolean }> {
     const hwid = normalizeIdentifier('hwid', input.hwid);
     if (!hwid) throw new MusterError('invalid_identifier', `hwid "${input.hwid}" identifies nothing`);
     const otpHash = sha256Hex(input.otp);
     const facts = input.facts ? boundedFacts(input.facts, this.#settings.facts) : '{}';
-    const again = async () => {
+    const look = async () => {
       const slot = await findSlotByOtp(this.#tx.db, input.fleet, otpHash);
       if (!slot) throw invalidClaim();
-      if (slot.released_at) throw new MusterError('conflict', 'This slot was released: its machine was retired');
-      if (slot.hwid === null) return null;
+      if (slot.hwid === null) return { slot, retried: null };
       if (slot.hwid !== hwid.value) throw new MusterError('conflict', 'This one-time password was claimed by another device');
-      return { answer: await this.#withFiles(JSON.parse(slot.answer as string) as ClaimAnswer), created: false };
+      return { slot, retried: { answer: await this.#retry(slot, input), created: false } };
     };
-    const earlier = await again();
-    if (earlier) return earlier;
+    const { slot, retried } = await look();
+    if (retried) return retried;
     const rule = await this.#rules.select({ door: 'claim', facts: JSON.parse(facts) as Record<string, unknown> });
     if (rule && rule.action !== 'discover')
       throw await this.#rules.refuseClaim(rule.name, { door: 'otp', fleet: input.fleet, hwid: hwid.value, source });
+    const deviceKey = claimKey(input.csr);
+    const time = now();
+    const placement = await placementFor(this.#tx, rule);
+    let row = newMachineRow([hwid], {
+      state: 'enrolled',
+      hostname: slot.hostname,
+      fleet_id: slot.fleet_id,
+      fleet_seq: slot.fleet_seq,
+      facts,
+      enrolled_at: time,
+      last_seen_at: time,
+    });
+    // The slot gives the fleet and host name, so placing the machine takes nothing from a sequence here.
+    row = { ...row, ...(await placedColumns(this.#tx, row, placement)).columns };
+    const device = await prepareDevice(this.#tx, this.#keyring, row, placement.labels, hwid.value, {
+      profile: placement.profile,
+      fleet: slot.fleet,
+    });
     try {
       return await this.#tx.run(async (tx) => {
-        const slot = await findSlotByOtp(tx.db, input.fleet, otpHash);
-        if (!slot || slot.hwid !== null || slot.released_at || slot.tunnel_port === null) throw new SlotTaken();
+        const fresh = await findSlotByOtp(tx.db, input.fleet, otpHash);
+        if (!fresh || fresh.hwid !== null || fresh.released_at || fresh.tunnel_port === null) throw new SlotTaken();
         if (await findMachineIdByIdentifier(tx.db, hwid)) {
           throw new MusterError('conflict', 'This hardware id belongs to a machine already; a device claims one slot');
         }
-        const time = now();
-        let row = newMachineRow([hwid], {
-          state: 'enrolled',
-          hostname: slot.hostname,
-          fleet_id: slot.fleet_id,
-          fleet_seq: slot.fleet_seq,
-          facts,
-          enrolled_at: time,
-          last_seen_at: time,
-        });
-        // The slot gives the fleet; the machine's row has it already.
-        const placement = await placementFor(tx, rule);
-        row = { ...row, ...(await placedColumns(tx, row, placement)).columns };
         await insertMachineWithEvent(tx, row, [hwid], {
           type: 'machine.claimed',
           machineId: row.id,
@@ -170,7 +177,7 @@ export class ClaimService {
             fleet: slot.fleet,
             slot: slot.id,
             hostname: slot.hostname,
-            tunnel_port: slot.tunnel_port,
+            tunnel_port: fresh.tunnel_port,
             rule: rule?.name ?? null,
             profile: row.profile,
             profile_version: row.profile_version,
@@ -178,40 +185,20 @@ export class ClaimService {
           },
         });
         if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
-        const device = await deviceConfiguration(tx, this.#keyring, row, placement.labels, hwid.value, {
-          profile: placement.profile,
-          fleet: slot.fleet,
-          created: true,
-        });
-        const answer: ClaimAnswer = {
-          machine_id: row.id,
-          hostname: slot.hostname,
-          fleet: slot.fleet,
-          fleet_seq: slot.fleet_seq,
-          tunnel_port: slot.tunnel_port,
-          configuration: {
-            server: this.#settings.publicUrl,
-            hostname: slot.hostname,
-            fleet: slot.fleet,
-            tunnel_port: slot.tunnel_port,
-            ...device.configuration,
-          },
-        };
+        await device.save(tx);
         const ip = await PoolService.allocateInTx(tx, slot.fleet_id, row.id);
-        if (ip) answer.ip_address = ip;
-        if (input.csr) {
-          const certificate = await this.#ca.issueInTx(tx, row.id, input.csr, device.policy ?? slot.hostname, 'device', source);
-          answer.certificate = certificate.certificate;
-          answer.renew_after = certificate.renew_after;
-          answer.ca_chain = this.#ca.chain;
-        }
+        const certificate = input.csr
+          ? await this.#ca.issueInTx(tx, row.id, input.csr, device.policy ?? slot.hostname, 'device', source)
+          : null;
+        const answer = this.#answer(row, { ...slot, tunnel_port: fresh.tunnel_port }, device.configuration, ip, certificate ?? {});
         const bound = await bindSlot(tx.db, slot.id, {
           hwid: hwid.value,
           machine_id: row.id,
           ssh_public_key: input.ssh_public_key ?? null,
           claimed_at: time,
           claimed_from: source,
-          answer: storableAnswer(answer),
+          answer: keptAnswer(answer),
+          device_key: deviceKey,
         });
         if (!bound) throw new SlotTaken();
         return { answer, created: true };
@@ -220,12 +207,59 @@ export class ClaimService {
       const raced = error instanceof SlotTaken || isUniqueViolation(error) || (error instanceof MusterError && error.code === 'conflict');
       if (!raced) throw error;
       // Another claim bound the slot, or took the hardware id, between the look and the write: it may have been
-      // this device's own retry, which gets the answer its first claim got.
-      const settled = await again();
+      // this device's own retry, which learns what a retry learns.
+      const settled = (await look()).retried;
       if (settled) return settled;
       if (error instanceof MusterError) throw error;
       throw new MusterError('conflict', 'This one-time password was claimed by another device');
     }
+  }
+
+  /**
+   * The same device asking again: its status, or with proof of its key its identity, read and rendered now (the
+   * host name, profile version, files and address it has today, which always agree). A retired machine is told so.
+   */
+  async #retry(slot: FleetSlotRow & { fleet: string }, input: OtpClaim): Promise<ClaimAnswer | ClaimStatus> {
+    const machine = slot.machine_id ? await findMachineRow(this.#tx.db, slot.machine_id) : undefined;
+    if (slot.released_at || !machine || machine.state === 'retired')
+      throw retiredClaim(slot.machine_id ?? 'unknown', slot.released_at ?? machine?.updated_at ?? null);
+    if (!provesPossession(slot.device_key, input.hwid, input.proof)) return claimStatus('approved', slot.device_key !== null);
+    const labels = await labelsOfMachine(this.#tx.db, machine.id);
+    const device = await deviceConfiguration(this.#tx, this.#keyring, machine, labels, slot.hwid, { fleet: slot.fleet });
+    const kept = JSON.parse(slot.answer ?? '{}') as KeptAnswer;
+    return this.#answer(machine, slot, device.configuration, await machineAddress(this.#tx.db, machine.id), kept);
+  }
+
+  #answer(
+    machine: Pick<MachineRow, 'id' | 'hostname'>,
+    slot: Pick<FleetSlotRow, 'fleet_seq' | 'tunnel_port'> & { fleet: string },
+    configuration: DeviceConfiguration,
+    ip: string | null,
+    certificate: KeptAnswer,
+  ): ClaimAnswer {
+    const tunnelPort = slot.tunnel_port as number;
+    const answer: ClaimAnswer = {
+      status: 'approved',
+      machine_id: machine.id,
+      hostname: machine.hostname,
+      fleet: slot.fleet,
+      fleet_seq: slot.fleet_seq,
+      tunnel_port: tunnelPort,
+      configuration: {
+        server: this.#settings.publicUrl,
+        hostname: machine.hostname,
+        fleet: slot.fleet,
+        tunnel_port: tunnelPort,
+        ...configuration,
+      },
+    };
+    if (ip) answer.ip_address = ip;
+    if (certificate.certificate) {
+      answer.certificate = certificate.certificate;
+      if (certificate.renew_after) answer.renew_after = certificate.renew_after;
+      answer.ca_chain = this.#ca.chain;
+    }
+    return answer;
   }
 }
 

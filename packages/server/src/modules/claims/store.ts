@@ -37,7 +37,7 @@ export function findSlotByOtp(db: Kysely<Database>, fleetName: string, otpHash: 
 export async function bindSlot(
   db: Kysely<Database>,
   id: string,
-  fields: Pick<FleetSlotRow, 'hwid' | 'machine_id' | 'ssh_public_key' | 'claimed_at' | 'claimed_from' | 'answer'>,
+  fields: Pick<FleetSlotRow, 'hwid' | 'machine_id' | 'ssh_public_key' | 'claimed_at' | 'claimed_from' | 'answer' | 'device_key'>,
 ): Promise<boolean> {
   const result = await db
     .updateTable('fleet_slots')

@@ -1,4 +1,5 @@
 import {
+  ClaimStatus,
   CreatedEnrollmentToken,
   EnrollmentToken,
   EnrollmentTokenCreate,
@@ -56,11 +57,18 @@ export function enrollmentTokenRoutes(
       tags: ['claims'],
       summary: 'A device claims with an enrollment token and its hardware id (no auth; ask again to learn the decision)',
       description:
-        '201 the first time (status approved, or pending when the token wants an operator), then 200 (approved: the same answer) or 202 (pending). ' +
-        'A token that is unknown, revoked, expired or used up, or a rejected claim: 403 invalid_claim saying which. Another machine’s hardware id: 409.',
+        '201 the first time (status approved, or pending when the token wants an operator). Asking again: 200 (approved) or 202 (pending); ' +
+        'the identity itself (certificate, files, address), read and rendered now, only with `proof`, a signature by the key of the first ' +
+        'CSR (docs/identity.md), else the status alone. It keeps working after the token is revoked. A retired machine: 410 machine_retired. ' +
+        'A new claim with a token that is unknown, revoked, expired or used up, or a rejected claim: 403 invalid_claim saying which. ' +
+        'Another machine’s hardware id: 409.',
       security: [],
       body: TokenClaim,
-      response: { 200: TokenClaimAnswer, 201: TokenClaimAnswer, 202: TokenClaimAnswer },
+      response: {
+        200: Type.Union([TokenClaimAnswer, ClaimStatus]),
+        201: TokenClaimAnswer,
+        202: Type.Union([TokenClaimAnswer, ClaimStatus]),
+      },
     },
     handler: async (request, reply) => {
       const key = sourceKey(request.ip);
@@ -80,7 +88,7 @@ export function enrollmentTokenRoutes(
     config: { action: 'machine.write' },
     schema: {
       tags: ['machines'],
-      summary: 'Approve a machine’s pending claim: it is enrolled and gets its certificate',
+      summary: 'Approve a machine’s pending claim: it is enrolled and gets its certificate (the device collects its files itself)',
       params: IdParam,
       response: { 200: TokenClaimAnswer },
     },

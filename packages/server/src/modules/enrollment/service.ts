@@ -1,5 +1,7 @@
 import {
+  type ClaimStatus,
   type CreatedEnrollmentToken,
+  type DeviceConfiguration,
   type EnrollmentToken,
   type EnrollmentTokenCreate,
   MusterError,
@@ -7,13 +9,15 @@ import {
   type TokenClaim,
   type TokenClaimAnswer,
 } from '@muster/contract';
+import type { IssuePolicy } from '../../platform/crypto/ca.ts';
 import { newId, now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { randomCode, sha256Hex } from '../../platform/crypto/secrets.ts';
-import type { TokenClaimRow } from '../../platform/db/schema.ts';
+import type { MachineRow, TokenClaimRow } from '../../platform/db/schema.ts';
 import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 import type { CaService } from '../ca/service.ts';
+import { claimKey, claimStatus, provesPossession, retiredClaim } from '../claims/proof.ts';
 import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
 import { findFleet } from '../fleets/store.ts';
 import { transitionInTx } from '../machines/service.ts';
@@ -26,7 +30,8 @@ import {
   replaceLabels,
 } from '../machines/store.ts';
 import { PoolService } from '../pools/service.ts';
-import { deviceConfiguration, renderForMachine, storableAnswer } from '../profiles/machine.ts';
+import { machineAddress } from '../pools/store.ts';
+import { certificatePolicy, deviceConfiguration, type KeptAnswer, keptAnswer, prepareDevice } from '../profiles/machine.ts';
 import { placedColumns, placementFor } from '../profiles/placement.ts';
 import { findProfileRow } from '../profiles/store.ts';
 import type { RuleService } from '../rules/service.ts';
@@ -131,46 +136,58 @@ export class EnrollmentService {
   /**
    * A device claims with a token: the machine is made (enrolled when the token approves by itself, else
    * discovered and pending) and, once approved, its certificate issued from the CSR. Asking again with the same
-   * hardware id answers the claim's state: pending (202), approved (200, the same answer), rejected (403).
+   * hardware id answers the claim's status (pending 202, approved 200, rejected 403, retired 410), and with proof
+   * of the CSR's key the identity itself, rendered now. Everything is rendered before the transaction opens.
    */
-  async claim(input: TokenClaim, source: string): Promise<{ answer: TokenClaimAnswer; created: boolean }> {
+  async claim(input: TokenClaim, source: string): Promise<{ answer: TokenClaimAnswer | ClaimStatus; created: boolean }> {
     const hwid = normalizeIdentifier('hwid', input.hwid);
     if (!hwid) throw new MusterError('invalid_identifier', `hwid "${input.hwid}" identifies nothing`);
     const facts = input.facts ? boundedFacts(input.facts, this.#facts) : '{}';
     const token = await findTokenByHash(this.#tx.db, sha256Hex(input.token));
     if (!token) throw new MusterError('invalid_claim', 'The enrollment token is not valid');
+    // A claim made while the token was valid keeps its right to ask again, with proof, after the token is revoked.
     const earlier = await findClaimByHwid(this.#tx.db, hwid.value);
-    if (earlier && earlier.token_id === token.id) return { answer: await this.#answerOf(earlier), created: false };
+    if (earlier && earlier.token_id === token.id) return { answer: await this.#retry(earlier, input), created: false };
     if (token.revoked_at) throw new MusterError('invalid_claim', `The enrollment token ${token.name} was revoked`);
     if (token.expires_at && token.expires_at <= now())
       throw new MusterError('invalid_claim', `The enrollment token ${token.name} expired at ${token.expires_at}`);
+    if (token.max_uses !== null && Number(token.uses) >= Number(token.max_uses))
+      throw new MusterError('invalid_claim', `The enrollment token ${token.name} is used up`);
+    if (earlier || (await findMachineIdByIdentifier(this.#tx.db, hwid))) {
+      throw new MusterError('conflict', 'This hardware id belongs to a machine already');
+    }
     const labels = JSON.parse(token.labels) as Record<string, string>;
     const rule = await this.#rules.select({ door: 'claim', facts: JSON.parse(facts) as Record<string, unknown>, labels });
     if (rule && rule.action !== 'discover')
       throw await this.#rules.refuseClaim(rule.name, { door: 'token', token: token.name, hwid: hwid.value, source });
+    const deviceKey = claimKey(input.csr);
+    const time = now();
+    const placement = await placementFor(this.#tx, rule, { fleetId: token.fleet_id, profile: token.profile, labels });
+    const auto =
+      token.approval === 'manual' ? false : token.approval === 'auto' ? placement.approval !== 'pending' : placement.approval === 'auto';
+    let row = newMachineRow([hwid], {
+      state: auto ? 'enrolled' : 'discovered',
+      facts,
+      enrolled_at: auto ? time : null,
+      last_seen_at: time,
+    });
+    // Placed before the transaction: the host name template renders here, and the fleet number it may use is
+    // taken now (a claim that then fails leaves a gap in the sequence, never a number used twice).
+    const { columns, hostnameError } = await placedColumns(this.#tx, row, placement, { hwid: hwid.value });
+    row = { ...row, ...columns };
+    const fleet = placement.fleet;
+    const device = auto
+      ? await prepareDevice(this.#tx, this.#keyring, row, placement.labels, hwid.value, {
+          profile: placement.profile,
+          fleet: fleet?.name ?? null,
+        })
+      : null;
     try {
       return await this.#tx.run(async (tx) => {
         if (await findMachineIdByIdentifier(tx.db, hwid)) {
           throw new MusterError('conflict', 'This hardware id belongs to a machine already');
         }
         if (!(await takeTokenUse(tx.db, token.id))) throw new MusterError('invalid_claim', `The enrollment token ${token.name} is used up`);
-        const time = now();
-        const placement = await placementFor(tx, rule, { fleetId: token.fleet_id, profile: token.profile, labels });
-        const auto =
-          token.approval === 'manual'
-            ? false
-            : token.approval === 'auto'
-              ? placement.approval !== 'pending'
-              : placement.approval === 'auto';
-        let row = newMachineRow([hwid], {
-          state: auto ? 'enrolled' : 'discovered',
-          facts,
-          enrolled_at: auto ? time : null,
-          last_seen_at: time,
-        });
-        const { columns, hostnameError } = await placedColumns(tx, row, placement, { hwid: hwid.value });
-        row = { ...row, ...columns };
-        const fleet = placement.fleet;
         await insertMachineWithEvent(tx, row, [hwid], {
           type: 'machine.claimed',
           machineId: row.id,
@@ -196,31 +213,40 @@ export class EnrollmentService {
           csr: input.csr ?? null,
           status: 'pending',
           answer: null,
+          device_key: deviceKey,
           source,
           created_at: time,
           decided_at: null,
           decided_by: null,
         };
         await insertTokenClaim(tx.db, claim);
-        if (!auto) return { answer: pendingAnswer(claim, row.hostname || null, fleet?.name ?? null, placement.labels), created: true };
-        return { answer: await this.#approveInTx(tx, claim, 'token'), created: true };
+        if (!device) return { answer: pendingAnswer(claim, row.hostname || null, fleet?.name ?? null, placement.labels), created: true };
+        await device.save(tx);
+        return { answer: await this.#approveInTx(tx, claim, 'token', device), created: true };
       });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
-      // The same device, twice at once: the one that lost gets the claim the other made.
+      // The same device, twice at once: the one that lost learns what a retry learns.
       const settled = await findClaimByHwid(this.#tx.db, hwid.value);
-      if (settled && settled.token_id === token.id) return { answer: await this.#answerOf(settled), created: false };
+      if (settled && settled.token_id === token.id) return { answer: await this.#retry(settled, input), created: false };
       throw new MusterError('conflict', 'This hardware id belongs to a machine already');
     }
   }
 
-  /** An operator approves a pending claim: the machine is enrolled and its certificate issued from the CSR it sent. */
+  /**
+   * An operator approves a pending claim: the machine is enrolled and its certificate issued from the CSR it sent.
+   * The operator's answer holds no files: they may hold the machine's secret, which is the device's alone.
+   */
   async approve(actor: string, machineId: string): Promise<TokenClaimAnswer> {
+    const machine = await findMachineRow(this.#tx.db, machineId);
+    const labels = machine ? await labelsOfMachine(this.#tx.db, machineId) : {};
+    const policy = machine ? await certificatePolicy(this.#tx, machine, labels) : null;
+    const profile = machine?.profile ? { name: machine.profile, version: Number(machine.profile_version) } : undefined;
     return this.#tx.run(async (tx) => {
       const claim = await findClaimByMachine(tx.db, machineId);
       if (!claim) throw new MusterError('not_found', `Machine ${machineId} has no claim waiting for approval`);
       if (claim.status !== 'pending') throw new MusterError('conflict', `The claim of ${machineId} was ${claim.status} already`);
-      return this.#approveInTx(tx, claim, actor);
+      return this.#approveInTx(tx, claim, actor, { configuration: profile ? { profile } : {}, policy });
     });
   }
 
@@ -237,27 +263,26 @@ export class EnrollmentService {
     });
   }
 
-  async #approveInTx(tx: Tx, claim: TokenClaimRow, actor: string): Promise<TokenClaimAnswer> {
+  /** Approves inside the caller's transaction, with what was rendered before it opened. */
+  async #approveInTx(
+    tx: Tx,
+    claim: TokenClaimRow,
+    actor: string,
+    rendered: { configuration: DeviceConfiguration; policy: IssuePolicy | null },
+  ): Promise<TokenClaimAnswer> {
     const machine = await findMachineRow(tx.db, claim.machine_id);
     if (!machine) throw new MusterError('not_found', `No machine ${claim.machine_id}`);
     if (machine.state === 'discovered') await transitionInTx(tx, machine, 'enrolled', actor, 'claim approved');
     const labels = await labelsOf(tx, claim.machine_id);
     const fleet = machine.fleet_id ? ((await findFleet(tx.db, machine.fleet_id))?.name ?? null) : null;
-    const answer: TokenClaimAnswer = { status: 'approved', machine_id: machine.id, hostname: machine.hostname || null, fleet, labels };
     const ip = machine.fleet_id ? await PoolService.allocateInTx(tx, machine.fleet_id, machine.id) : null;
-    if (ip) answer.ip_address = ip;
-    const device = await deviceConfiguration(tx, this.#keyring, machine, labels, claim.hwid, { fleet });
-    if (claim.csr) {
-      const subject = device.policy ?? machine.hostname ?? machine.id;
-      const certificate = await this.#ca.issueInTx(tx, machine.id, claim.csr, subject || machine.id, actor, claim.source);
-      answer.certificate = certificate.certificate;
-      answer.renew_after = certificate.renew_after;
-      answer.ca_chain = this.#ca.chain;
-    }
-    answer.configuration = { server: this.#publicUrl, ...device.configuration };
+    const certificate = claim.csr
+      ? await this.#ca.issueInTx(tx, machine.id, claim.csr, rendered.policy ?? (machine.hostname || machine.id), actor, claim.source)
+      : null;
+    const answer = this.#approvedAnswer(machine, fleet, labels, rendered.configuration, ip, certificate ?? {});
     await decideClaim(tx.db, claim.machine_id, {
       status: 'approved',
-      answer: storableAnswer(answer),
+      answer: keptAnswer(answer),
       decided_at: now(),
       decided_by: actor,
     });
@@ -271,22 +296,40 @@ export class EnrollmentService {
     return answer;
   }
 
-  async #answerOf(claim: TokenClaimRow): Promise<TokenClaimAnswer> {
+  /**
+   * The same device asking again: its status, or with proof of its key what the claim gives it, read and rendered
+   * now (its host name, profile version, files and address today, which always agree).
+   */
+  async #retry(claim: TokenClaimRow, input: TokenClaim): Promise<TokenClaimAnswer | ClaimStatus> {
     if (claim.status === 'rejected') throw new MusterError('invalid_claim', 'This claim was rejected by an operator');
-    if (claim.status === 'approved') {
-      const answer = JSON.parse(claim.answer as string) as TokenClaimAnswer;
-      const machine = answer.configuration?.profile ? await findMachineRow(this.#tx.db, claim.machine_id) : undefined;
-      const made =
-        machine &&
-        (await renderForMachine(this.#tx, this.#keyring, machine, await labelsOf(this.#tx, machine.id), {
-          redact: false,
-          hwid: claim.hwid,
-        }));
-      return made && answer.configuration ? { ...answer, configuration: { ...answer.configuration, files: made.rendered.files } } : answer;
-    }
     const machine = await findMachineRow(this.#tx.db, claim.machine_id);
-    const fleet = machine?.fleet_id ? ((await findFleet(this.#tx.db, machine.fleet_id))?.name ?? null) : null;
-    return pendingAnswer(claim, machine?.hostname || null, fleet, await labelsOf(this.#tx, claim.machine_id));
+    if (!machine || machine.state === 'retired') throw retiredClaim(claim.machine_id, machine?.updated_at ?? null);
+    if (!provesPossession(claim.device_key, input.hwid, input.proof)) return claimStatus(claim.status, claim.device_key !== null);
+    const labels = await labelsOf(this.#tx, machine.id);
+    const fleet = machine.fleet_id ? ((await findFleet(this.#tx.db, machine.fleet_id))?.name ?? null) : null;
+    if (claim.status === 'pending') return pendingAnswer(claim, machine.hostname || null, fleet, labels);
+    const device = await deviceConfiguration(this.#tx, this.#keyring, machine, labels, claim.hwid, { fleet });
+    const kept = JSON.parse(claim.answer ?? '{}') as KeptAnswer;
+    return this.#approvedAnswer(machine, fleet, labels, device.configuration, await machineAddress(this.#tx.db, machine.id), kept);
+  }
+
+  #approvedAnswer(
+    machine: MachineRow,
+    fleet: string | null,
+    labels: Record<string, string>,
+    configuration: DeviceConfiguration,
+    ip: string | null,
+    certificate: KeptAnswer,
+  ): TokenClaimAnswer {
+    const answer: TokenClaimAnswer = { status: 'approved', machine_id: machine.id, hostname: machine.hostname || null, fleet, labels };
+    if (ip) answer.ip_address = ip;
+    if (certificate.certificate) {
+      answer.certificate = certificate.certificate;
+      if (certificate.renew_after) answer.renew_after = certificate.renew_after;
+      answer.ca_chain = this.#ca.chain;
+    }
+    answer.configuration = { server: this.#publicUrl, ...configuration };
+    return answer;
   }
 }
 

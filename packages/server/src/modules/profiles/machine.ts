@@ -1,5 +1,6 @@
 import type { DeviceConfiguration, ProfileVersion } from '@muster/contract';
 import type { IssuePolicy } from '../../platform/crypto/ca.ts';
+import { now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Tx } from '../../platform/db/transact.ts';
@@ -7,8 +8,8 @@ import { findFleet } from '../fleets/store.ts';
 import { findMachineRow, labelsOfMachine } from '../machines/store.ts';
 import { contextOf } from './placement.ts';
 import { issuePolicy, profileContext, type RenderedProfile, redactedSecret, renderProfile } from './render.ts';
-import { machineSecretInTx, usesSecret } from './secrets.ts';
-import { findVersion } from './store.ts';
+import { machineSecretInTx, machineSecretName, newSecret, usesSecret } from './secrets.ts';
+import { findVersion, saveMachineSecret } from './store.ts';
 
 export interface MachineRendering {
   profile: ProfileVersion;
@@ -33,6 +34,8 @@ export async function renderForMachine(
     fleet?: string | null;
     /** The machine is being made now, so it has no secret yet. */
     created?: boolean;
+    /** The secret to render with, made by the caller (a new machine's, saved in its transaction). */
+    secret?: string;
   },
 ): Promise<MachineRendering | null> {
   const profile =
@@ -40,8 +43,8 @@ export async function renderForMachine(
     (row.profile !== null && row.profile_version !== null ? await findVersion(tx.db, row.profile, row.profile_version) : null);
   if (!profile) return null;
   const fleet = options.fleet !== undefined ? options.fleet : row.fleet_id ? ((await findFleet(tx.db, row.fleet_id))?.name ?? null) : null;
-  let secret = redactedSecret;
-  if (!options.redact && keyring && usesSecret(profile.spec))
+  let secret = options.secret ?? redactedSecret;
+  if (options.secret === undefined && !options.redact && keyring && usesSecret(profile.spec))
     secret = (await machineSecretInTx(tx, keyring, row.id, profile.spec, { fresh: options.created })).secret;
   const context = await profileContext(
     profile.spec,
@@ -84,17 +87,70 @@ export async function deviceConfiguration(
   };
 }
 
+/** What a new machine's profile gives it, rendered before its transaction opens; `save` keeps its secret in it. */
+export interface PreparedDevice {
+  configuration: DeviceConfiguration;
+  policy: IssuePolicy | null;
+  save(tx: Pick<Tx, 'db'>): Promise<void>;
+}
+
+/**
+ * Renders a machine that does not exist yet, outside any transaction (a render may wait on the template workers,
+ * and an open transaction would hold every writer meanwhile): its secret is made here and saved, sealed, by
+ * `save` in the transaction that makes the machine.
+ */
+export async function prepareDevice(
+  db: Pick<Tx, 'db'>,
+  keyring: Keyring,
+  row: MachineRow,
+  labels: Record<string, string>,
+  hwid: string | null,
+  known: { profile: ProfileVersion | null; fleet: string | null },
+): Promise<PreparedDevice> {
+  const profile =
+    known.profile?.name === row.profile && known.profile.version === row.profile_version
+      ? known.profile
+      : row.profile !== null && row.profile_version !== null
+        ? await findVersion(db.db, row.profile, row.profile_version)
+        : null;
+  const secret = profile && usesSecret(profile.spec) ? newSecret(profile.spec) : null;
+  const made = profile
+    ? await renderForMachine(db, keyring, row, labels, {
+        redact: false,
+        hwid,
+        profile,
+        fleet: known.fleet,
+        secret: secret ?? redactedSecret,
+      })
+    : null;
+  return {
+    configuration: made
+      ? { profile: { name: made.profile.name, version: made.profile.version }, files: made.rendered.files, agent: made.rendered.agent }
+      : {},
+    policy: made ? issuePolicy(made.rendered) : null,
+    save: async (tx) => {
+      if (secret !== null) await saveMachineSecret(tx.db, row.id, keyring.seal(secret, machineSecretName(row.id)), now());
+    },
+  };
+}
+
 /** The certificate policy of the profile version a machine holds, for a renewal; null without a profile. */
 export async function certificatePolicy(tx: Pick<Tx, 'db'>, row: MachineRow, labels: Record<string, string>): Promise<IssuePolicy | null> {
   const made = await renderForMachine(tx, null, row, labels, { redact: true });
   return made ? issuePolicy(made.rendered) : null;
 }
 
-/** An answer as it is kept for retries: without the rendered files, which may hold the machine's secret. */
-export function storableAnswer<T extends { configuration?: DeviceConfiguration }>(answer: T): string {
-  if (!answer.configuration?.files) return JSON.stringify(answer);
-  const { files: _, ...configuration } = answer.configuration;
-  return JSON.stringify({ ...answer, configuration });
+/**
+ * What is kept of a claim's answer for its retries: the certificate, nothing rendered. Files and agent commands may
+ * hold the machine's secret, and the rest (host name, version, address) is read again so that it stays current.
+ */
+export interface KeptAnswer {
+  certificate?: string;
+  renew_after?: string;
+}
+
+export function keptAnswer(answer: KeptAnswer): string {
+  return JSON.stringify({ certificate: answer.certificate, renew_after: answer.renew_after });
 }
 
 /** The certificate policy of a machine by id: its profile version rendered for reading; null without one. */

@@ -214,7 +214,7 @@ const signatureHashes: Record<string, string> = {
  * A device's CSR, checked: PEM PKCS#10, an EC key on P-256 or P-384 or RSA of 2048 bits or more, and a signature
  * that verifies with that key. Only its public key (SubjectPublicKeyInfo, DER) is returned: nothing else is used.
  */
-function checkedCsrKey(pem: string): Buffer {
+export function checkedCsrKey(pem: string): Buffer {
   if (pem.length > maxCsrBytes) throw new MusterError('bad_request', `the CSR is larger than ${maxCsrBytes} bytes`);
   let info: Buffer;
   let spki: Buffer;

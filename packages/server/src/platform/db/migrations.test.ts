@@ -49,3 +49,31 @@ test('0006 lowers Pi serials stored in upper case, unless that would take anothe
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('0011 keeps only the certificate of stored claim answers: agent commands rendered with the secret go', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'muster-migrations-'));
+  const db = openDatabase({ dialect: 'sqlite', path: join(dir, 'muster.db') });
+  try {
+    await migrateToLatest(db.kysely, db.dialect, '0010_profiles');
+    const at = new Date().toISOString();
+    const stored = JSON.stringify({
+      status: 'approved',
+      machine_id: 'm_a',
+      certificate: '-----BEGIN CERTIFICATE-----',
+      configuration: { server: 'http://muster', agent: { commands: ['echo 0123456789abcdef'], services: [] } },
+    });
+    await db.kysely
+      .insertInto('token_claims')
+      .values({ machine_id: 'm_a', token_id: 'e_1', hwid: 'hw-a', status: 'approved', answer: stored, source: '::1', created_at: at })
+      .execute();
+    await migrateToLatest(db.kysely, db.dialect, '0011_claim_keys');
+    const row = await db.kysely.selectFrom('token_claims').select(['answer', 'device_key']).executeTakeFirstOrThrow();
+    assert.deepEqual(
+      { answer: JSON.parse(row.answer as string), device_key: row.device_key },
+      { answer: { status: 'approved', machine_id: 'm_a', certificate: '-----BEGIN CERTIFICATE-----' }, device_key: null },
+    );
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -554,7 +554,30 @@ function provider(dialect: Dialect): MigrationProvider {
       '0008_enrollment_tokens': enrollmentTokens(),
       '0009_ip_pools': ipPools(),
       '0010_profiles': profiles(),
+      '0011_claim_keys': claimKeys(dialect),
     }),
+  };
+}
+
+/**
+ * Claims keep the device's public key, so that a retry can prove it comes from the device (docs/identity.md), and
+ * kept answers lose their configuration: agent commands rendered with the machine secret were stored in it.
+ */
+function claimKeys(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      for (const table of ['fleet_slots', 'token_claims']) {
+        await db.schema.alterTable(table).addColumn('device_key', 'text').execute();
+      }
+      for (const table of ['fleet_slots', 'token_claims']) {
+        const scrubbed =
+          dialect === 'postgres' ? sql`(answer::jsonb - 'configuration')::text` : sql`json_remove(answer, '$.configuration')`;
+        await sql`update ${sql.table(table)} set answer = ${scrubbed} where answer is not null`.execute(db);
+      }
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
   };
 }
 

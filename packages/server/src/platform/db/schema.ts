@@ -53,8 +53,10 @@ export interface FleetSlotRow {
   ssh_public_key: string | null;
   claimed_at: string | null;
   claimed_from: string | null;
-  /** The claim's answer, JSON: a retry by the same device gets it again. */
+  /** What of the claim's answer is kept, JSON (the certificate): a retry with proof gets the rest rendered again. */
   answer: string | null;
+  /** The public key of the claim's CSR (SPKI, DER, base64): a retry proves possession of it. */
+  device_key: string | null;
   released_at: string | null;
   created_at: string;
 }
@@ -86,8 +88,10 @@ export interface TokenClaimRow {
   /** Kept until the claim is decided, to issue the certificate on approval. */
   csr: string | null;
   status: 'pending' | 'approved' | 'rejected';
-  /** The answer once approved, JSON. */
+  /** What of the answer is kept once approved, JSON (the certificate): never files or anything rendered. */
   answer: string | null;
+  /** The public key of the claim's CSR (SPKI, DER, base64): a retry proves possession of it. */
+  device_key: string | null;
   source: string;
   created_at: string;
   decided_at: string | null;
