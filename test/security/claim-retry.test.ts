@@ -14,7 +14,7 @@ const spec = (version: string) => ({
   description: `secret-bearing ${version}`,
   secret: { bytes: 16, encoding: 'hex' },
   files: [{ path: 'etc/device.conf', mode: '0600', template: `VERSION=${version}\nPASSWORD={{ secret }}\n` }],
-  agent: { commands: ['echo {{ secret }} > /dev/null'] },
+  agent: { commands: ['systemctl restart loader'] },
 });
 
 const tokenClaim = (h: () => Harness, body: Record<string, unknown>, remoteAddress = '203.0.113.50') =>
@@ -114,7 +114,7 @@ eachDatabase('trust: a claim retry gets an identity only with proof of the claim
       .map((r) => r.answer ?? '')
       .join('\n');
     assert.ok(stored.includes('BEGIN CERTIFICATE'), 'the certificates are kept');
-    assert.doesNotMatch(stored, /PASSWORD|echo|files|configuration/);
+    assert.doesNotMatch(stored, /PASSWORD|systemctl|files|configuration/);
   });
 
   test('after a rollout, a retried claim’s profile version and files agree (version 2 both)', async () => {

@@ -4,6 +4,8 @@ import { now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
 import type { EventBus } from '../../platform/db/event-bus.ts';
+import type { NewEvent } from '../../platform/db/event-store.ts';
+import type { CertificateRow } from '../../platform/db/schema.ts';
 import { insertSettingIfAbsent, readSetting, writeSetting } from '../../platform/db/settings.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
 import {
@@ -160,16 +162,16 @@ export class CaService {
   }
 
   /** Issues a certificate for a machine from its CSR inside the caller's transaction, and records it. */
-  async issueInTx(
-    tx: Tx,
+  /** A certificate signed now from the CSR, for the caller to record in its transaction with its event. */
+  async sign(
     machineId: string,
     csrPem: string,
     subject: string | IssuePolicy,
     actor: string,
     source?: string,
-  ): Promise<Certificate> {
+  ): Promise<{ row: CertificateRow; event: NewEvent; certificate: Certificate }> {
     const issued = await this.#ca.issue(csrPem, subject, this.#validityDays);
-    const row = {
+    const row: CertificateRow = {
       serial: issued.serial,
       machine_id: machineId,
       subject: issued.subject,
@@ -180,14 +182,27 @@ export class CaService {
       revoke_reason: null,
       created_at: now(),
     };
-    await insertCertificate(tx.db, row);
-    await tx.emit({
+    const event: NewEvent = {
       type: 'certificate.issued',
       machineId,
       actor,
       data: { serial: issued.serial, subject: issued.subject, not_after: row.not_after, ...(source ? { source } : {}) },
-    });
-    return certificateFromRow(row);
+    };
+    return { row, event, certificate: certificateFromRow(row) };
+  }
+
+  async issueInTx(
+    tx: Tx,
+    machineId: string,
+    csrPem: string,
+    subject: string | IssuePolicy,
+    actor: string,
+    source?: string,
+  ): Promise<Certificate> {
+    const signed = await this.sign(machineId, csrPem, subject, actor, source);
+    await insertCertificate(tx.db, signed.row);
+    await tx.emit(signed.event);
+    return signed.certificate;
   }
 
   /**

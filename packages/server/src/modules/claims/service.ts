@@ -12,6 +12,7 @@ import { newId, now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { randomCode, sha256Hex } from '../../platform/crypto/secrets.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
+import type { NewEvent } from '../../platform/db/event-store.ts';
 import type { FleetSlotRow, MachineRow } from '../../platform/db/schema.ts';
 import { isUniqueViolation, type Transactor } from '../../platform/db/transact.ts';
 import type { CaService } from '../ca/service.ts';
@@ -32,7 +33,7 @@ import { deviceConfiguration, type KeptAnswer, keptAnswer, prepareDevice } from 
 import { placedColumns, placementFor } from '../profiles/placement.ts';
 import type { RuleService } from '../rules/service.ts';
 import { claimKey, claimStatus, provesPossession, retiredClaim } from './proof.ts';
-import { bindSlot, findSlotByOtp, insertSlots, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
+import { bindSlotToNewMachine, findSlotByOtp, insertSlots, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
 
 // One-time-password claims (seed 001, docs/identity.md): an operator allocates slots to a fleet, each with a
 // hostname from the fleet's sequence, a tunnel port unique across fleets and a one-time password shown once;
@@ -160,14 +161,11 @@ export class ClaimService {
       profile: placement.profile,
       fleet: slot.fleet,
     });
+    const signed = input.csr ? await this.#ca.sign(row.id, input.csr, device.policy ?? slot.hostname, 'device', source) : null;
+    const answer = this.#answer(row, slot, device.configuration, null, signed?.certificate ?? {});
     try {
       return await this.#tx.run(async (tx) => {
-        const fresh = await findSlotByOtp(tx.db, input.fleet, otpHash);
-        if (!fresh || fresh.hwid !== null || fresh.released_at || fresh.tunnel_port === null) throw new SlotTaken();
-        if (await findMachineIdByIdentifier(tx.db, hwid)) {
-          throw new MusterError('conflict', 'This hardware id belongs to a machine already; a device claims one slot');
-        }
-        await insertMachineWithEvent(tx, row, [hwid], {
+        const claimed: NewEvent = {
           type: 'machine.claimed',
           machineId: row.id,
           actor: 'device',
@@ -177,21 +175,14 @@ export class ClaimService {
             fleet: slot.fleet,
             slot: slot.id,
             hostname: slot.hostname,
-            tunnel_port: fresh.tunnel_port,
+            tunnel_port: slot.tunnel_port,
             rule: rule?.name ?? null,
             profile: row.profile,
             profile_version: row.profile_version,
             source,
           },
-        });
-        if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
-        await device.save(tx);
-        const ip = await PoolService.allocateInTx(tx, slot.fleet_id, row.id);
-        const certificate = input.csr
-          ? await this.#ca.issueInTx(tx, row.id, input.csr, device.policy ?? slot.hostname, 'device', source)
-          : null;
-        const answer = this.#answer(row, { ...slot, tunnel_port: fresh.tunnel_port }, device.configuration, ip, certificate ?? {});
-        const bound = await bindSlot(tx.db, slot.id, {
+        };
+        const binding = {
           hwid: hwid.value,
           machine_id: row.id,
           ssh_public_key: input.ssh_public_key ?? null,
@@ -199,18 +190,24 @@ export class ClaimService {
           claimed_from: source,
           answer: keptAnswer(answer),
           device_key: deviceKey,
-        });
-        if (!bound) throw new SlotTaken();
-        return { answer, created: true };
+        };
+        const events = signed ? [claimed, signed.event] : [claimed];
+        if (!(await bindSlotToNewMachine(tx, slot.id, binding, row, [hwid], signed?.row ?? null, events))) throw new SlotTaken();
+        if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
+        await device.save(tx);
+        const ip = slot.pool ? await PoolService.allocateInTx(tx, slot.fleet_id, row.id) : null;
+        return { answer: ip ? { ...answer, ip_address: ip } : answer, created: true };
       });
     } catch (error) {
       const raced = error instanceof SlotTaken || isUniqueViolation(error) || (error instanceof MusterError && error.code === 'conflict');
       if (!raced) throw error;
       // Another claim bound the slot, or took the hardware id, between the look and the write: it may have been
       // this device's own retry, which learns what a retry learns.
-      const settled = (await look()).retried;
-      if (settled) return settled;
+      const settled = await look();
+      if (settled.retried) return settled.retried;
       if (error instanceof MusterError) throw error;
+      if (settled.slot.hwid === null && (await findMachineIdByIdentifier(this.#tx.db, hwid)))
+        throw new MusterError('conflict', 'This hardware id belongs to a machine already; a device claims one slot');
       throw new MusterError('conflict', 'This one-time password was claimed by another device');
     }
   }

@@ -1,6 +1,10 @@
-import type { FleetSlot } from '@muster/contract';
-import type { Kysely } from 'kysely';
-import type { Database, FleetSlotRow } from '../../platform/db/schema.ts';
+import type { FleetSlot, Identifier } from '@muster/contract';
+import type { Kysely, QueryCreator } from 'kysely';
+import { eventValues, type NewEvent, notifyEvent } from '../../platform/db/event-store.ts';
+import type { CertificateRow, Database, FleetSlotRow, MachineRow } from '../../platform/db/schema.ts';
+import type { Tx } from '../../platform/db/transact.ts';
+import { insertCertificate } from '../ca/store.ts';
+import { insertIdentifiers, insertMachineRow } from '../machines/store.ts';
 
 /** Tunnel ports in [first, last] that slots hold now, ascending. */
 export async function usedTunnelPorts(db: Kysely<Database>, first: number, last: number): Promise<number[]> {
@@ -22,31 +26,66 @@ export async function insertSlots(db: Kysely<Database>, rows: FleetSlotRow[]): P
       .execute();
 }
 
+/** The slot of a one-time password, with its fleet's name and whether the fleet has an IP pool. */
 export function findSlotByOtp(db: Kysely<Database>, fleetName: string, otpHash: string) {
   return db
     .selectFrom('fleet_slots as s')
     .innerJoin('fleets as f', 'f.id', 's.fleet_id')
+    .leftJoin('fleet_ip_pools as p', 'p.fleet_id', 's.fleet_id')
     .selectAll('s')
     .select('f.name as fleet')
+    .select('p.cidr as pool')
     .where('f.name', '=', fleetName)
     .where('s.otp_hash', '=', otpHash)
     .executeTakeFirst();
 }
 
-/** Binds an unclaimed slot to a device; false when another claim bound it first. */
-export async function bindSlot(
-  db: Kysely<Database>,
-  id: string,
-  fields: Pick<FleetSlotRow, 'hwid' | 'machine_id' | 'ssh_public_key' | 'claimed_at' | 'claimed_from' | 'answer' | 'device_key'>,
+export type SlotBinding = Pick<
+  FleetSlotRow,
+  'hwid' | 'machine_id' | 'ssh_public_key' | 'claimed_at' | 'claimed_from' | 'answer' | 'device_key'
+>;
+
+/**
+ * A claim's writes: the slot bound to the device (only if no claim bound it first: false then, and the caller undoes
+ * the rest by failing its transaction), the machine with its identifiers, its certificate and the events. On
+ * PostgreSQL one statement, so that a claim costs one round trip, as an enrollment does.
+ */
+export async function bindSlotToNewMachine(
+  tx: Tx,
+  slotId: string,
+  binding: SlotBinding,
+  machine: MachineRow,
+  identifiers: Identifier[],
+  certificate: CertificateRow | null,
+  events: NewEvent[],
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('fleet_slots')
-    .set(fields)
-    .where('id', '=', id)
-    .where('hwid', 'is', null)
-    .where('released_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  const bind = (db: QueryCreator<Database>) =>
+    db.updateTable('fleet_slots').set(binding).where('id', '=', slotId).where('hwid', 'is', null).where('released_at', 'is', null);
+  if (tx.dialect === 'sqlite') {
+    if (Number((await bind(tx.db).executeTakeFirst()).numUpdatedRows) !== 1) return false;
+    await insertMachineRow(tx.db, machine);
+    await insertIdentifiers(tx.db, machine.id, identifiers, machine.created_at);
+    if (certificate) await insertCertificate(tx.db, certificate);
+    for (const event of events) await tx.emit(event);
+    return true;
+  }
+  const written = tx.db
+    .with('s', (db) => bind(db).returning('id'))
+    .with('m', (db) => db.insertInto('machines').values(machine))
+    .with('i', (db) =>
+      db.insertInto('identifiers').values(identifiers.map((i) => ({ ...i, machine_id: machine.id, created_at: machine.created_at }))),
+    );
+  // The certificate's CTE is referenced by nothing after it, so both shapes of the query read alike below.
+  const withCertificate = certificate
+    ? (written.with('c', (db) => db.insertInto('certificates').values(certificate)) as unknown as typeof written)
+    : written;
+  const rows = await withCertificate
+    .with('e', (db) => db.insertInto('events').values(events.map(eventValues)).returningAll())
+    .selectFrom('e')
+    .select(notifyEvent.as('notified'))
+    .select((eb) => eb.selectFrom('s').select('s.id').as('bound'))
+    .execute();
+  return rows.some((r) => r.bound !== null);
 }
 
 export function slotsOfFleet(db: Kysely<Database>, fleetId: string) {
