@@ -5,7 +5,7 @@ import { type FailureCounter, type FailureStanding, standingOf } from './limiter
 import { addFailures, claimSpentReport, forgetFailures, pruneFailures, recentFailures, reserveAllowance } from './store.ts';
 
 /** Failure rows are pruned at most this often, by whichever replica records a failure. */
-export const pruneEveryMs = 10_000;
+const pruneEveryMs = 10_000;
 
 /**
  * Failures per key that every replica on one PostgreSQL sees. Each check reads the database (one indexed
@@ -56,7 +56,7 @@ export class SharedFailureCounter implements FailureCounter {
 }
 
 /** Allowance a replica asks for at once: 1% of the budget, at least one. */
-export function reservationSize(perMinute: number): number {
+function reservationSize(perMinute: number): number {
   return Math.max(1, Math.ceil(perMinute / 100));
 }
 
