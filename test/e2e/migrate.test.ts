@@ -17,6 +17,7 @@ const schema = [
   '0009_ip_pools',
   '0010_profiles',
   '0011_claim_keys',
+  '0012_shared_limits',
 ];
 const latest = schema.at(-1);
 

@@ -81,8 +81,8 @@ import { listenTls, type TlsListener } from './platform/http/tls.ts';
 import type { App } from './platform/http/types.ts';
 import { JobRunner } from './platform/jobs/runner.ts';
 import { jobChannel } from './platform/jobs/store.ts';
-import { MinuteBudget } from './platform/limits/budget.ts';
-import { FailureLimiter, SourceLimiter } from './platform/limits/limiter.ts';
+import { limitsFor } from './platform/limits/counters.ts';
+import { SourceLimiter } from './platform/limits/limiter.ts';
 import { DomainLog } from './platform/log/domain-log.ts';
 import { createLogger } from './platform/log/logger.ts';
 import { createMetrics, type Metrics } from './platform/metrics/metrics.ts';
@@ -124,6 +124,8 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   const keyring = openKeyring(config, log);
   const db = await openStorage(config, log);
+  // Failed logins, wrong claims and new machines count where every replica sees them (docs/security.md).
+  const limits = limitsFor(db, (error) => log.error({ err: error }, 'shared limit counter failed'));
   const secrets = await loadSecrets(db, keyring, config).catch(async (error) => {
     await db.close();
     throw error;
@@ -150,14 +152,17 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const builds = new BuildService(transactor, db.dialect, config, () => runner?.wake());
   const bulk = new BulkService(transactor, machines, groups, builds);
   const rules = new RuleService(transactor, bus);
-  // One budget for new machines across every anonymous door (iPXE, nixos, Pi TFTP, enroll), per process.
-  const discoveries = new MinuteBudget(config.discoveryPerMinute, (exceeded) => {
+  // One budget for new machines across every anonymous door (iPXE, nixos, Pi TFTP, enroll) and every replica.
+  const discoveries = limits.budget('discovery', config.discoveryPerMinute, (exceeded) => {
     app.log.warn(exceeded, 'discovery budget spent: unseen machines are not created until the next minute');
     transactor
       .run((tx) => tx.emit({ type: 'boot.discovery_throttled', actor: 'system', reason: 'discovery budget spent', data: { ...exceeded } }))
       .catch((error) => app.log.error({ err: error }, 'event not recorded'));
   });
-  const discovery = new BootDiscovery(transactor, rules, { discoveries, reports: new MinuteBudget(config.discoveryPerMinute) });
+  const discovery = new BootDiscovery(transactor, rules, {
+    discoveries,
+    reports: limits.budget('discovery_reports', config.discoveryPerMinute),
+  });
   const bootLimiter = new SourceLimiter({ ratePerMinute: config.bootRate.perMinute, burst: config.bootRate.burst });
   const metrics = createMetrics({
     version,
@@ -179,7 +184,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     trustProxy: config.trustProxy,
   });
   systemRoutes(app, metrics, { check: () => ping(db.kysely) });
-  authRoutes(app, auth, new FailureLimiter(config.loginRatePerMinute, 60_000), (id) => users.get(localPrincipal, id));
+  authRoutes(app, auth, limits.failures('login', config.loginRatePerMinute, 60_000), (id) => users.get(localPrincipal, id));
   userRoutes(app, users);
   tokenRoutes(app, tokens);
   enrollRoutes(
@@ -195,7 +200,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     policy: (id) => certificatePolicyOf(transactor, id),
   });
   poolRoutes(app, new PoolService(transactor));
-  const wrongClaims = new FailureLimiter(config.claimFailuresPerMinute, 60_000);
+  const wrongClaims = limits.failures('claim', config.claimFailuresPerMinute, 60_000);
   enrollmentTokenRoutes(
     app,
     new EnrollmentService(transactor, ca, { ...defaultFactsBound, maxBytes: config.factsMaxBytes }, rules, keyring, config.publicUrl),
@@ -316,6 +321,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       await jobRunner.stop();
       domainLog.stop();
       await listener?.stop();
+      await limits.close();
       await db.close();
     },
   };

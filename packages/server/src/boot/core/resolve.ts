@@ -12,7 +12,7 @@ import type { RuleService } from '../../modules/rules/service.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { MinuteBudget } from '../../platform/limits/budget.ts';
+import { type Budget, MinuteBudget } from '../../platform/limits/budget.ts';
 
 export type Identification =
   | { kind: 'machine'; machine: MachineRow; created: boolean; rule: Rule | null }
@@ -29,8 +29,8 @@ export interface BootArrival {
 
 /** What bounds the rows anonymous arrivals create: new machines, and refusal or unmatched events, per minute. */
 export interface DiscoveryLimits {
-  discoveries: MinuteBudget;
-  reports: MinuteBudget;
+  discoveries: Budget;
+  reports: Budget;
 }
 
 /**
@@ -85,7 +85,7 @@ export class BootDiscovery {
     const peeked = await this.peek(arrival);
     if (peeked.kind === 'machine' || peeked.kind === 'ignored') return peeked;
     const discovers = peeked.kind === 'pending' || (peeked.kind === 'unmatched' && options.discoverUnmatched);
-    if (discovers && !this.#limits.discoveries.admit(arrival.claim.door))
+    if (discovers && !(await this.#limits.discoveries.admit(arrival.claim.door)))
       return { kind: 'throttled', retryAfter: this.#limits.discoveries.retryAfter() };
     if (peeked.kind === 'pending') {
       const { rule } = peeked;
@@ -94,7 +94,7 @@ export class BootDiscovery {
     if (peeked.kind === 'unmatched' && options.discoverUnmatched)
       return this.create(arrival, { piTree: null, labels: {}, actor: 'device', rule: null });
     const rule = peeked.kind === 'refused' ? peeked.rule : null;
-    if (!this.#limits.reports.admit(arrival.claim.door)) return peeked;
+    if (!(await this.#limits.reports.admit(arrival.claim.door))) return peeked;
     await this.#tx.run((tx) =>
       tx.emit({
         type: rule ? 'boot.refused' : 'boot.unmatched',

@@ -1,6 +1,6 @@
 import { LoginRequest, LoginResponse, MusterError, SetupRequest, User } from '@muster/contract';
 import type { App } from '../../platform/http/types.ts';
-import type { FailureLimiter } from '../../platform/limits/limiter.ts';
+import type { FailureCounter, FailureStanding } from '../../platform/limits/limiter.ts';
 import type { AuthService } from './service.ts';
 
 const tags = ['auth'];
@@ -16,32 +16,31 @@ function loginKeys(source: string, username: string) {
  * at, but only for sources that have failed themselves: a source with no failures can always log in, so
  * nobody can lock a user out by failing on their behalf from elsewhere.
  */
-export function loginWait(failures: FailureLimiter, source: string, username: string): number {
-  const keys = loginKeys(source, username);
-  const own = Math.max(failures.retryAfter(keys.source), failures.retryAfter(keys.pair));
+export function loginWait(source: FailureStanding, pair: FailureStanding, user: FailureStanding): number {
+  const own = Math.max(source.retryAfter, pair.retryAfter);
   if (own > 0) return own;
-  return failures.hasFailed(keys.source) ? failures.retryAfter(keys.user) : 0;
+  return source.failures > 0 ? user.retryAfter : 0;
 }
 
-export function authRoutes(app: App, auth: AuthService, failures: FailureLimiter, me: (userId: string) => Promise<User>): void {
+export function authRoutes(app: App, auth: AuthService, failures: FailureCounter, me: (userId: string) => Promise<User>): void {
   app.post('/api/v1/login', {
     config: { action: 'public' },
     schema: { tags, summary: 'Log in; returns a session token (JWT)', security: [], body: LoginRequest, response: { 200: LoginResponse } },
     handler: async (request, reply) => {
-      const wait = loginWait(failures, request.ip, request.body.username);
+      const keys = loginKeys(request.ip, request.body.username);
+      const [source, pair, user] = await failures.standing([keys.source, keys.pair, keys.user]);
+      const wait = loginWait(source, pair, user);
       if (wait > 0) {
         reply.header('retry-after', String(wait));
         throw new MusterError('rate_limited', `Too many failed logins; try again in ${wait} s`);
       }
-      const keys = loginKeys(request.ip, request.body.username);
-      try {
-        const session = await auth.login(request.body.username, request.body.password, request.ip);
-        failures.succeed(keys.pair);
-        return session;
-      } catch (error) {
-        for (const key of Object.values(keys)) failures.fail(key);
+      const session = await auth.login(request.body.username, request.body.password, request.ip).catch(async (error) => {
+        await failures.fail(Object.values(keys)).catch((e) => request.log.error({ err: e }, 'failed login not counted'));
         throw error;
-      }
+      });
+      // Only a pair that has failed is forgiven: a correct login writes nothing.
+      if (pair.failures > 0) await failures.forgive(keys.pair);
+      return session;
     },
   });
 

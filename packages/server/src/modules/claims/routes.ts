@@ -2,10 +2,10 @@ import { ClaimAnswer, ClaimStatus, FleetSlot, IdParam, MusterError, OtpClaim, Sl
 import { Type } from 'typebox';
 import { throttled } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
-import { type FailureLimiter, sourceKey } from '../../platform/limits/limiter.ts';
+import { type FailureCounter, sourceKey } from '../../platform/limits/limiter.ts';
 import type { ClaimService } from './service.ts';
 
-export function claimRoutes(app: App, claims: ClaimService, wrongClaims: FailureLimiter): void {
+export function claimRoutes(app: App, claims: ClaimService, wrongClaims: FailureCounter): void {
   app.post('/api/v1/fleets/:id/slots', {
     config: { action: 'fleet.write' },
     schema: {
@@ -47,13 +47,15 @@ export function claimRoutes(app: App, claims: ClaimService, wrongClaims: Failure
     },
     handler: async (request, reply) => {
       const key = sourceKey(request.ip);
-      const wait = wrongClaims.retryAfter(key);
-      if (wait > 0) throw throttled(reply, wait, `Too many wrong claims from ${request.ip}`);
+      const [standing] = await wrongClaims.standing([key]);
+      if (standing.retryAfter > 0) throw throttled(reply, standing.retryAfter, `Too many wrong claims from ${request.ip}`);
       try {
         const { answer, created } = await claims.claim(request.body, request.ip);
         return reply.status(created ? 201 : 200).send(answer);
       } catch (error) {
-        if (error instanceof MusterError && error.code === 'invalid_claim') wrongClaims.fail(key);
+        if (error instanceof MusterError && error.code === 'invalid_claim') {
+          await wrongClaims.fail([key]).catch((e) => request.log.error({ err: e }, 'wrong claim not counted'));
+        }
         throw error;
       }
     },

@@ -2,7 +2,7 @@ import { type EnrollRequest, type Identifier, type IdentifierKind, type Machine,
 import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
-import { MinuteBudget } from '../../platform/limits/budget.ts';
+import { type Budget, MinuteBudget } from '../../platform/limits/budget.ts';
 import { claimIdentifiers, normalizeAll, transitionInTx } from '../machines/service.ts';
 import {
   findIdentifierOwners,
@@ -48,8 +48,8 @@ const anonymousMayChange = new Set(['discovered', 'enrolled']);
 
 export interface EnrollLimits {
   facts: FactsBound;
-  /** The server-wide budget for new machines, shared with the boot doors. */
-  discoveries: MinuteBudget;
+  /** The server-wide budget for new machines, shared with the boot doors (and, on PostgreSQL, the replicas). */
+  discoveries: Budget;
 }
 
 export class EnrollService {
@@ -120,7 +120,8 @@ export class EnrollService {
           });
           return { refused: rule.name };
         }
-        if (!this.#limits.discoveries.admit('enroll')) return { throttled: this.#limits.discoveries.retryAfter() };
+        // From allowance in hand: a round trip only when a replica's reserved chunk is used up (limits/shared.ts).
+        if (!(await this.#limits.discoveries.admit('enroll'))) return { throttled: this.#limits.discoveries.retryAfter() };
         let row = newMachineRow(identifiers, { state: 'enrolled', facts: facts ?? '{}', enrolled_at: time, last_seen_at: time }, time);
         const placement = await placementFor(tx, rule);
         row = { ...row, ...(await placedColumns(tx, row, placement)).columns };

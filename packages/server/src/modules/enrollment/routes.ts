@@ -11,7 +11,7 @@ import {
 import { Type } from 'typebox';
 import { throttled } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
-import { type FailureLimiter, sourceKey } from '../../platform/limits/limiter.ts';
+import { type FailureCounter, sourceKey } from '../../platform/limits/limiter.ts';
 import type { EnrollmentService } from './service.ts';
 
 const tags = ['enrollment tokens'];
@@ -19,7 +19,7 @@ const tags = ['enrollment tokens'];
 export function enrollmentTokenRoutes(
   app: App,
   tokens: EnrollmentService,
-  wrongClaims: FailureLimiter,
+  wrongClaims: FailureCounter,
   machineId: (ref: string) => Promise<string>,
 ): void {
   app.post('/api/v1/enrollment-tokens', {
@@ -72,13 +72,15 @@ export function enrollmentTokenRoutes(
     },
     handler: async (request, reply) => {
       const key = sourceKey(request.ip);
-      const wait = wrongClaims.retryAfter(key);
-      if (wait > 0) throw throttled(reply, wait, `Too many wrong claims from ${request.ip}`);
+      const [standing] = await wrongClaims.standing([key]);
+      if (standing.retryAfter > 0) throw throttled(reply, standing.retryAfter, `Too many wrong claims from ${request.ip}`);
       try {
         const { answer, created } = await tokens.claim(request.body, request.ip);
         return reply.status(created ? 201 : answer.status === 'pending' ? 202 : 200).send(answer);
       } catch (error) {
-        if (error instanceof MusterError && error.code === 'invalid_claim') wrongClaims.fail(key);
+        if (error instanceof MusterError && error.code === 'invalid_claim') {
+          await wrongClaims.fail([key]).catch((e) => request.log.error({ err: e }, 'wrong claim not counted'));
+        }
         throw error;
       }
     },

@@ -541,6 +541,38 @@ function profiles(): Migration {
   };
 }
 
+/**
+ * Counters every replica on one PostgreSQL shares (docs/security.md): failures per key as rows of (key, time, count),
+ * pruned once they expire, and one row per server-wide budget for its current window. SQLite counts in memory.
+ */
+function sharedLimits(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('limit_failures')
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('limit_failures_pk', ['scope', 'key', 'at'])
+        .execute();
+      await db.schema.createIndex('limit_failures_expires').on('limit_failures').column('expires_at').execute();
+      await db.schema
+        .createTable('limit_budgets')
+        .addColumn('scope', 'text', (c) => c.primaryKey())
+        .addColumn('window_start', 'bigint', (c) => c.notNull())
+        .addColumn('window_end', 'bigint', (c) => c.notNull())
+        .addColumn('reserved', 'integer', (c) => c.notNull())
+        .addColumn('reported', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
 function provider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: async () => ({
@@ -555,6 +587,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0009_ip_pools': ipPools(),
       '0010_profiles': profiles(),
       '0011_claim_keys': claimKeys(dialect),
+      '0012_shared_limits': sharedLimits(),
     }),
   };
 }

@@ -318,6 +318,27 @@ export interface BootRequestRow {
   last_at: string | null;
 }
 
+/** Failures of one key at one moment (ms), shared by replicas on PostgreSQL; prunable from expires_at (ms). */
+export interface LimitFailureRow {
+  scope: string;
+  key: string;
+  at: number;
+  count: number;
+  expires_at: number;
+}
+
+/**
+ * A server-wide budget's current window (ms) on PostgreSQL: `reserved` is what replicas asked for in it (a grant
+ * is what of an ask fits under the limit); `reported` is 1 once a replica has reported it spent.
+ */
+export interface LimitBudgetRow {
+  scope: string;
+  window_start: number;
+  window_end: number;
+  reserved: number;
+  reported: number;
+}
+
 export interface Database {
   users: UserRow;
   api_tokens: ApiTokenRow;
@@ -348,4 +369,6 @@ export interface Database {
   boot_scripts: BootScriptRow;
   boot_sessions: BootSessionRow;
   boot_requests: BootRequestRow;
+  limit_failures: LimitFailureRow;
+  limit_budgets: LimitBudgetRow;
 }

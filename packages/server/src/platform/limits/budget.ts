@@ -6,10 +6,19 @@ export interface BudgetExceeded {
 }
 
 /**
- * A server-wide allowance per minute (a fixed window), kept in memory: with several replicas each process
- * has its own. The first refusal in a window is reported once, never one report per refused request.
+ * A server-wide allowance per minute: a window starts at the first admission after the last one ended. The
+ * first refusal in a window is reported once, never one report per refused request. In memory for one server
+ * (MinuteBudget), in PostgreSQL for replicas (SharedBudget in shared.ts); limitsFor (counters.ts) picks one.
  */
-export class MinuteBudget {
+export interface Budget {
+  /** Takes one from this window's allowance; false when it is spent. Answers at once while allowance is in hand. */
+  admit(door: string, now?: number): boolean | Promise<boolean>;
+  /** Seconds until the allowance is renewed. */
+  retryAfter(now?: number): number;
+}
+
+/** A budget kept in memory, for one server. */
+export class MinuteBudget implements Budget {
   readonly #perMinute: number;
   readonly #onExceeded: (exceeded: BudgetExceeded) => void;
   #windowStart = 0;

@@ -1,5 +1,31 @@
-/** Counts failures per key in a sliding window; a key with too many is refused until they age out. */
-export class FailureLimiter {
+/** How one key stands: its failures within the window, and the seconds until it may try again (0: now). */
+export interface FailureStanding {
+  failures: number;
+  retryAfter: number;
+}
+
+/**
+ * Failures per key in a sliding window; a key with too many waits until they age out. Checks come before the
+ * work and failures are counted after it, so only failures write. In memory for one server (FailureLimiter),
+ * in PostgreSQL for replicas (SharedFailureCounter in shared.ts); limitsFor (counters.ts) picks one.
+ */
+export interface FailureCounter {
+  /** How each key stands, in the order given. */
+  standing(keys: readonly string[], now?: number): Promise<FailureStanding[]>;
+  /** Counts one failure against each key. */
+  fail(keys: readonly string[], now?: number): Promise<void>;
+  /** Forgets a key's failures. Callers forgive only a key that has some, so a correct attempt writes nothing. */
+  forgive(key: string): Promise<void>;
+}
+
+/** The standing of a key with `failures` in the window, the oldest at `oldest` (ms): it waits until that one ages out. */
+export function standingOf(failures: number, oldest: number, max: number, windowMs: number, now: number): FailureStanding {
+  if (max <= 0 || failures < max) return { failures, retryAfter: 0 };
+  return { failures, retryAfter: Math.max(1, Math.ceil((oldest + windowMs - now) / 1000)) };
+}
+
+/** A failure counter in memory, for one server: at most 100,000 keys, the oldest forgotten first. */
+export class FailureLimiter implements FailureCounter {
   readonly #failures = new Map<string, number[]>();
   readonly #max: number;
   readonly #windowMs: number;
@@ -9,32 +35,29 @@ export class FailureLimiter {
     this.#windowMs = windowMs;
   }
 
-  #recent(key: string): number[] {
-    const cutoff = Date.now() - this.#windowMs;
+  #recent(key: string, now: number): number[] {
+    const cutoff = now - this.#windowMs;
     const times = (this.#failures.get(key) ?? []).filter((t) => t > cutoff);
     if (times.length === 0) this.#failures.delete(key);
     else this.#failures.set(key, times);
     return times;
   }
 
-  /** Seconds until the key may try again; 0 when it may now. */
-  retryAfter(key: string): number {
-    if (this.#max <= 0) return 0;
-    const times = this.#recent(key);
-    return times.length < this.#max ? 0 : Math.ceil((times[0] + this.#windowMs - Date.now()) / 1000);
+  async standing(keys: readonly string[], now = Date.now()): Promise<FailureStanding[]> {
+    return keys.map((key) => {
+      const times = this.#recent(key, now);
+      return standingOf(times.length, times[0] ?? now, this.#max, this.#windowMs, now);
+    });
   }
 
-  /** True when the key has failed within the window. */
-  hasFailed(key: string): boolean {
-    return this.#recent(key).length > 0;
+  async fail(keys: readonly string[], now = Date.now()): Promise<void> {
+    for (const key of keys) {
+      this.#failures.set(key, [...this.#recent(key, now), now]);
+      if (this.#failures.size > 100_000) this.#failures.delete(this.#failures.keys().next().value as string);
+    }
   }
 
-  fail(key: string): void {
-    this.#failures.set(key, [...this.#recent(key), Date.now()]);
-    if (this.#failures.size > 100_000) this.#failures.delete(this.#failures.keys().next().value as string);
-  }
-
-  succeed(key: string): void {
+  async forgive(key: string): Promise<void> {
     this.#failures.delete(key);
   }
 }
