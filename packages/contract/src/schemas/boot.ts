@@ -195,8 +195,8 @@ export const ipxeSettings = {
 } as const;
 export type IpxeParams = Partial<Record<keyof typeof ipxeSettings, string>>;
 
-/** The /ipxe query: those settings, and whatever else a custom script adds. */
+/** The /ipxe query: those settings. Other keys (a custom script's) are accepted and dropped, neither read nor kept. */
 export const IpxeQuery = Type.Object(
   Object.fromEntries(Object.keys(ipxeSettings).map((name) => [name, Type.Optional(Type.String({ maxLength: 256 }))])),
-  { additionalProperties: true },
+  { additionalProperties: true, description: 'Settings other than these are dropped: neither read nor kept in the boot timeline' },
 );
