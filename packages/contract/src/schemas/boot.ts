@@ -8,10 +8,11 @@ import { MachineStateSchema } from './machine.ts';
 export const BootName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Short name' });
 export const BootNameParam = Type.Object({ name: BootName });
 
-/** A Pi serial: 8 hex digits as in its TFTP paths, or all 16; stored lower-case (normalizeSerial). */
+/** A Pi serial: 8 hex digits as in its TFTP paths, or all 16; stored as the 8 (normalizePiSerial). */
 export const PiSerial = Type.String({
   pattern: `^${piSerialSource}$`,
-  description: 'Raspberry Pi serial: 8 hex digits as in its TFTP path, or 16',
+  description:
+    'Raspberry Pi serial: 8 hex digits as in its TFTP path, or all 16 as /proc/cpuinfo shows them; kept as the last 8, lower-case',
 });
 
 export const bootDoors = ['pi', 'ipxe', 'tftp', 'http'] as const;
