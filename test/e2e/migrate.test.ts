@@ -16,6 +16,7 @@ const schema = [
   '0008_enrollment_tokens',
   '0009_ip_pools',
   '0010_profiles',
+  '0011_pi_serial_prefix',
 ];
 const latest = schema.at(-1);
 
