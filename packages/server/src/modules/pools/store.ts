@@ -26,3 +26,9 @@ export async function insertAllocation(
 ): Promise<void> {
   await db.insertInto('ip_allocations').values({ fleet_id: fleetId, address, machine_id: machineId, created_at: at }).execute();
 }
+
+/** The address a machine holds from its fleet's pool; null without one. */
+export async function addressOfMachine(db: Kysely<Database>, machineId: string): Promise<string | null> {
+  const row = await db.selectFrom('ip_allocations').select('address').where('machine_id', '=', machineId).executeTakeFirst();
+  return row?.address ?? null;
+}
