@@ -202,6 +202,34 @@ eachDatabase(
           assert.ok(!text.includes(fact), `view ${i} names ${fact}`);
       }
     });
+
+    test('a profile given after the claim: devices asking at once all get the one secret that is kept', async () => {
+      const base = `https://127.0.0.1:${h().muster.tlsAddress?.port}`;
+      writeFileSync(file('ca.pem'), (await h().request('GET', '/api/v1/ca', { token: null })).body.certificate);
+      assert.equal((await h().request('POST', '/api/v1/fleets', { body: { name: 'late' } })).status, 201);
+      const [slot] = (await h().request('POST', '/api/v1/fleets/late/slots', { body: { count: 1 } })).body.slots;
+      const claimed = await h().request('POST', '/api/v1/claims/otp', {
+        token: null,
+        body: { fleet: 'late', otp: slot.otp, hwid: 'HW-LATE-1', csr: newKeyAndCsr('late') },
+      });
+      assert.equal(claimed.status, 201, claimed.text);
+      writeFileSync(file('late.pem'), claimed.body.certificate);
+      const spec = { secret: { bytes: 16, encoding: 'hex' }, files: [{ path: 'etc/late.conf', template: 'SECRET={{ secret }}\n' }] };
+      assert.equal((await h().request('PUT', '/api/v1/profiles/late-node', { body: { spec } })).status, 200);
+      const assigned = await h().request('POST', '/api/v1/profiles/late-node/assign', { body: { machines: [claimed.body.machine_id] } });
+      assert.equal(assigned.status, 200, assigned.text);
+
+      const replies = await Promise.all(Array.from({ length: 4 }, () => curl(`${base}/api/v1/device/self`, { cert: 'late' })));
+      const contents = replies.map((r) => JSON.parse(r.body).files.map((f: { content: string }) => f.content));
+      assert.match(contents[0][0], /^SECRET=[0-9a-f]{32}\n$/);
+      assert.deepStrictEqual(contents, Array(4).fill(contents[0]), 'one secret in every answer');
+      const later = await curl(`${base}/api/v1/device/self`, { cert: 'late' });
+      assert.deepStrictEqual(
+        JSON.parse(later.body).files.map((f: { content: string }) => f.content),
+        contents[0],
+        'and it is the one kept',
+      );
+    });
   },
   { env: { MUSTER_TLS_LISTEN: '127.0.0.1:0' } },
 );
