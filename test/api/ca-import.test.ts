@@ -206,10 +206,10 @@ eachDatabase(
       // Without a restart: the device of the new CA and the one of the old both reach their records.
       const self = await curl(`${base}/api/v1/device/self`, serverCa, { cert: devices.file('pki-device-1') });
       assert.equal(self.status, 200, self.body);
-      assert.equal(JSON.parse(self.body).id, device.machine_id);
+      assert.equal(JSON.parse(self.body).machine_id, device.machine_id);
       const old = await curl(`${base}/api/v1/device/self`, serverCa, { cert: devices.file('pki-earlier') });
       assert.equal(old.status, 200, old.body);
-      assert.equal(JSON.parse(old.body).id, earlier.machine_id);
+      assert.equal(JSON.parse(old.body).machine_id, earlier.machine_id);
       const renewed = await curl(`${base}/api/v1/device/certificate`, serverCa, {
         cert: devices.file('pki-earlier'),
         body: { csr: devices.csr('pki-earlier-next') },

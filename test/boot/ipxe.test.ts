@@ -132,6 +132,34 @@ eachDatabase('iPXE front door', (h) => {
     assert.deepEqual(rules, ['no-vendor', 'quiet']);
   });
 
+  test('/ipxe keeps only the documented settings: 200 junk keys and a 4 KiB value are neither stored nor echoed', async () => {
+    const mac = '52:54:00:00:0a:0b';
+    const junk = Array.from({ length: 200 }, (_, i) => `junk${i}=${i}`).join('&');
+    const url = `${query(mac)}&${junk}&note=${'x'.repeat(4096)}`;
+    const first = await h().request('GET', url, { token: null });
+    assert.equal(first.status, 200, first.text);
+    assert.match(first.text, /^echo muster: registration$/m);
+    const machine = (await h().request('GET', `/api/v1/machines/mac:${mac}`)).body;
+    const kept = `/ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(mac)}&serial=&asset=&manufacturer=QEMU&product=${encodeURIComponent('Standard PC (i440FX + PIIX)')}&buildarch=x86_64&platform=pcbios`;
+    await h().request('PUT', `/api/v1/machines/${machine.id}`, { body: { nixos_config: '{ }' } });
+    for (const to of ['enrolled', 'configured'])
+      assert.equal((await h().request('POST', `/api/v1/machines/${machine.id}/transition`, { body: { to } })).status, 200);
+    // Once configured, the answer is a wait loop that asks again with the same query: the kept one.
+    const chain = new URL(/^chain (\S+)$/m.exec((await h().request('GET', url, { token: null })).text)?.[1] as string);
+    assert.equal(chain.pathname + chain.search, kept);
+
+    const sessions = (await h().request('GET', `/api/v1/machines/${machine.id}/boot-sessions`)).body.items;
+    const timeline = (await h().request('GET', `/api/v1/boot-sessions/${sessions[0].id}`)).body.timeline;
+    assert.deepEqual(
+      timeline.filter((r: { door: string }) => r.door === 'ipxe').map((r: { path: string }) => r.path),
+      [kept],
+      'one row (the same path and status again adds to its count), of the documented settings only',
+    );
+    assert.deepEqual((await h().request('GET', `/api/v1/machines/${machine.id}`)).body.hardware, {
+      ipxe: { manufacturer: 'QEMU', product: 'Standard PC (i440FX + PIIX)', buildarch: 'x86_64', platform: 'pcbios' },
+    });
+  });
+
   test('bad input: no usable identifier, overlong values, bad scripts', async () => {
     const none = await h().request('GET', '/ipxe?mac=&uuid=00000000-0000-0000-0000-000000000000&serial=To%20Be%20Filled%20By%20O.E.M.', {
       token: null,

@@ -163,6 +163,53 @@ eachDatabase(
       assert.ok(list.next_cursor);
     });
 
+    test('a Pi provisioned by its whole 16-digit serial is the machine its bootloader asks as, by 8 digits', async () => {
+      // A Pi 4's serial as /proc/cpuinfo shows it, and a Pi 5's, whose upper half varies: both bootloaders send the low 8.
+      const ids: string[] = [];
+      for (const [whole, prefix] of [
+        ['10000000AB0A3201', 'ab0a3201'],
+        ['0c8f7e5cab989ae1', 'ab989ae1'],
+      ]) {
+        const provisioned = await h().request('POST', '/api/v1/pi/provision', { body: { serial: whole, tree: 'lab' } });
+        assert.equal(provisioned.status, 201, provisioned.text);
+        const id = provisioned.body.machine.machine_id;
+        ids.push(id);
+        const got = await tftpGet(port, `${prefix}/cmdline.txt`);
+        assert.equal(got.code, 0, got.stderr);
+        assert.equal(got.data.toString(), `console=serial0,115200 root=/dev/nfs muster.machine=${id} serial=${prefix} tree=lab`);
+        const found = await h().request('GET', `/api/v1/machines?q=${prefix}`);
+        assert.deepEqual(
+          found.body.items.map((m: { id: string; identifiers: unknown }) => [m.id, m.identifiers]),
+          [[id, [{ kind: 'serial', value: prefix }]]],
+          'one machine, not a second one discovered by TFTP',
+        );
+        assert.equal((await h().request('GET', `/api/v1/machines/serial:${prefix}`)).body.id, id);
+        // pi show takes either form too.
+        const shown = await h().request('GET', `/api/v1/pi/serials/${whole}/files`);
+        assert.deepEqual([shown.body.serial, shown.body.machine_id], [prefix, id], whole);
+        assert.deepEqual(
+          { ...provisioned.body, machine: { ...provisioned.body.machine, machine_id: 'ID', created_at: 'T', last_seen_at: 'T' } },
+          {
+            created: true,
+            tree: 'lab',
+            machine: {
+              serial: prefix,
+              machine_id: 'ID',
+              hostname: null,
+              state: 'discovered',
+              tree: 'lab',
+              created_at: 'T',
+              last_seen_at: 'T',
+            },
+          },
+        );
+      }
+      // Outside the Pi doors a Pi 4's whole serial names the same machine; a Dell service tag stays as typed.
+      assert.equal((await h().request('GET', '/api/v1/machines/serial:10000000ab0a3201')).body.id, ids[0]);
+      const tagged = await h().request('POST', '/api/v1/machines', { body: { identifiers: [{ kind: 'serial', value: 'AZJN042' }] } });
+      assert.deepEqual(tagged.body.identifiers, [{ kind: 'serial', value: 'AZJN042' }]);
+    });
+
     test('PXE ROMs get iPXE binaries by their published names, filed under the machine iPXE then names', async () => {
       const binary = existsSync('/usr/lib/ipxe/undionly.kpxe') ? readFileSync('/usr/lib/ipxe/undionly.kpxe') : Buffer.alloc(70_000, 9);
       const [file] = await treeFiles(h(), { 'undionly.kpxe': binary });

@@ -74,6 +74,21 @@ eachDatabase(
       assert.match(list.stdout, /b0000001\s+m_\w+\s+-\s+discovered\s+lab/);
     });
 
+    test('pi provision with a Pi 4’s 16-digit serial stores the 8 digits the Pi asks with over TFTP', async () => {
+      const made = await cli(h(), ['--json', 'pi', 'provision', '10000000A0DCA632', '--tree', 'lab']);
+      assert.equal(made.code, 0, made.stderr);
+      const { machine } = JSON.parse(made.stdout);
+      assert.equal(machine.serial, 'a0dca632');
+      const got = await tftpGet(h().muster.tftpAddress?.port as number, 'a0dca632/cmdline.txt');
+      assert.equal(got.data.toString(), `root=/dev/nfs host=${machine.machine_id}`);
+      const shown = await cli(h(), ['--json', 'pi', 'show', '10000000a0dca632']);
+      assert.deepEqual([JSON.parse(shown.stdout).serial, JSON.parse(shown.stdout).machine_id], ['a0dca632', machine.machine_id]);
+      const notPi = await cli(h(), ['pi', 'provision', 'AZJN042']);
+      assert.equal(notPi.code, 2, notPi.stderr);
+      assert.match(notPi.stderr, /expected a Pi serial: 8 hex digits as in its TFTP path, or all 16/);
+      assert.equal((await h().request('GET', '/api/v1/machines/serial:AZJN042')).status, 404);
+    });
+
     test('rule set, ls, show and rm', async () => {
       const set = await cli(h(), [
         'rule',

@@ -18,6 +18,7 @@ const schema = [
   '0010_profiles',
   '0011_claim_keys',
   '0012_shared_limits',
+  '0013_pi_serial_prefix',
 ];
 const latest = schema.at(-1);
 

@@ -1,5 +1,11 @@
 import { MusterError } from '@muster/contract/errors.ts';
-import { type Identifier, type IdentifierKind, identifierKinds, normalizeIdentifier } from '@muster/contract/identifiers.ts';
+import {
+  type Identifier,
+  type IdentifierKind,
+  identifierKinds,
+  normalizeIdentifier,
+  normalizePiSerial,
+} from '@muster/contract/identifiers.ts';
 import { InvalidArgumentError } from 'commander';
 import { maxPageSize } from './client.ts';
 
@@ -41,6 +47,15 @@ export function parseIdentifier(text: string): Identifier {
   }
   if (!identifier) throw new InvalidArgumentError(`"${text.slice(colon + 1)}" is a firmware default or blank and identifies nothing`);
   return identifier;
+}
+
+/** A Pi serial, as its TFTP path has it (8 hex digits) or /proc/cpuinfo shows it (16): the 8 the Pi doors use. */
+export function parsePiSerial(text: string): string {
+  try {
+    return normalizePiSerial(text);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof MusterError ? error.message : String(error));
+  }
 }
 
 export function parsePageSize(value: string): number {

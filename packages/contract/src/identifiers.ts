@@ -102,12 +102,30 @@ export function isPiSerial(value: string): boolean {
 }
 
 /**
+ * The upper halves a whole serial has only on a Pi: 00000000 up to the Pi 3, 10000000 on a Pi 4 (BCM2711). A Pi
+ * 5's varies from board to board, so its whole serial looks like any other 16 hex digits: only a Pi door knows.
+ */
+const piUpperHalf = /^(?:00000000|10000000)(?=[0-9a-f]{8}$)/;
+
+/**
  * A serial is trimmed; one of the Pi's hex form is lower-cased as the bootloader writes it, so that a serial
- * typed as `ABCD1234` and the Pi that asks for `abcd1234/config.txt` are one machine.
+ * typed as `ABCD1234` and the Pi that asks for `abcd1234/config.txt` are one machine. A Pi 3 or 4 serial in its
+ * 16-digit form (`10000000abcd1234`) is that machine too, and becomes the 8 digits its bootloader sends.
  */
 export function normalizeSerial(raw: string): string {
   const value = normalizeText('serial', raw);
-  return isPiSerial(value) ? value.toLowerCase() : value;
+  return isPiSerial(value) ? value.toLowerCase().replace(piUpperHalf, '') : value;
+}
+
+/**
+ * A serial where it is known to be a Pi's (`muster pi provision`, `pi show`, the Pi doors): the 8 lower-case hex
+ * digits its bootloader sends (TFTP_PREFIX=0), from either form, a Pi 5's whole serial included. Anything else
+ * is refused with invalid_identifier.
+ */
+export function normalizePiSerial(raw: string): string {
+  const value = raw.trim();
+  if (!isPiSerial(value)) throw invalid('serial', raw, 'expected a Pi serial: 8 hex digits as in its TFTP path, or all 16');
+  return value.toLowerCase().slice(-8);
 }
 
 function invalid(kind: string, raw: string, hint: string): MusterError {

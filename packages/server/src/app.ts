@@ -44,6 +44,7 @@ import { groupRoutes } from './modules/groups/routes.ts';
 import { GroupService } from './modules/groups/service.ts';
 import { jobRoutes } from './modules/jobs/routes.ts';
 import { JobService } from './modules/jobs/service.ts';
+import { deviceSelf } from './modules/machines/device-self.ts';
 import { machineRoutes } from './modules/machines/routes.ts';
 import { MachineService } from './modules/machines/service.ts';
 import { countMachinesByState, findMachineRow } from './modules/machines/store.ts';
@@ -198,6 +199,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     id: async (ref) => (await machines.get(ref)).id,
     get: (id) => machines.get(id),
     policy: (id) => certificatePolicyOf(transactor, id),
+    self: (certificate) => deviceSelf(transactor, keyring, certificate),
   });
   poolRoutes(app, new PoolService(transactor));
   const wrongClaims = limits.failures('claim', config.claimFailuresPerMinute, 60_000);

@@ -3,6 +3,7 @@ import { join, relative, sep } from 'node:path';
 import type { PiMachine, PiProvisionResult, PiSerialFiles, PiTree, PiTreeFile } from '@muster/contract';
 import { MusterError } from '@muster/contract/errors.ts';
 import { Command } from 'commander';
+import { parsePiSerial } from '../arguments.ts';
 import { type ArtifactClient, openArtifactClient, uploadArtifact } from '../artifact-transfer.ts';
 import { segment } from '../client.ts';
 import { addListOptions, fetchList, type ListOptions, printListing } from '../list.ts';
@@ -141,9 +142,12 @@ export function piCommand(): Command {
 
   pi.command('provision')
     .description('provision a serial by hand: create its machine if unseen and set its tree')
-    .argument('<serial>', 'Pi serial as in its TFTP path, e.g. 94a418cd')
+    .argument('<serial>', 'Pi serial as in its TFTP path (94a418cd) or in /proc/cpuinfo (1000000094a418cd)', parsePiSerial)
     .option('--tree <name>', 'boot tree (default: the one its rule names)')
-    .addHelpText('after', '\nExample:\n  muster pi provision 12345678 --tree lab')
+    .addHelpText(
+      'after',
+      '\nExample:\n  muster pi provision 12345678 --tree lab\n  muster pi provision 10000000dca63201   # stored as dca63201',
+    )
     .action(async (serial: string, options: { tree?: string }, command: Command) => {
       const session = await openSession(command);
       const result = await session.api.post<PiProvisionResult>('/pi/provision', { serial, tree: options.tree });
@@ -170,7 +174,7 @@ export function piCommand(): Command {
 
   pi.command('show')
     .description('what a serial will get: its tree and files, templates rendered for it (creates nothing)')
-    .argument('<serial>', 'Pi serial')
+    .argument('<serial>', 'Pi serial, 8 or 16 hex digits', parsePiSerial)
     .option('--file <path>', 'print one file as the serial gets it')
     .action(async (serial: string, options: { file?: string }, command: Command) => {
       const session = await openSession(command);

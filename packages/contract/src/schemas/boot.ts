@@ -8,10 +8,11 @@ import { MachineStateSchema } from './machine.ts';
 export const BootName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Short name' });
 export const BootNameParam = Type.Object({ name: BootName });
 
-/** A Pi serial: 8 hex digits as in its TFTP paths, or all 16; stored lower-case (normalizeSerial). */
+/** A Pi serial: 8 hex digits as in its TFTP paths, or all 16; stored as the 8 (normalizePiSerial). */
 export const PiSerial = Type.String({
   pattern: `^${piSerialSource}$`,
-  description: 'Raspberry Pi serial: 8 hex digits as in its TFTP path, or 16',
+  description:
+    'Raspberry Pi serial: 8 hex digits as in its TFTP path, or all 16 as /proc/cpuinfo shows them; kept as the last 8, lower-case',
 });
 
 export const bootDoors = ['pi', 'ipxe', 'tftp', 'http'] as const;
@@ -195,8 +196,8 @@ export const ipxeSettings = {
 } as const;
 export type IpxeParams = Partial<Record<keyof typeof ipxeSettings, string>>;
 
-/** The /ipxe query: those settings, and whatever else a custom script adds. */
+/** The /ipxe query: those settings. Other keys (a custom script's) are accepted and dropped, neither read nor kept. */
 export const IpxeQuery = Type.Object(
   Object.fromEntries(Object.keys(ipxeSettings).map((name) => [name, Type.Optional(Type.String({ maxLength: 256 }))])),
-  { additionalProperties: true },
+  { additionalProperties: true, description: 'Settings other than these are dropped: neither read nor kept in the boot timeline' },
 );

@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { Labels, NullableTimestamp, PlainText, Timestamp } from './common.ts';
-import { Facts } from './machine.ts';
+import { Facts, MachineStateSchema } from './machine.ts';
 import { RenderedFile } from './profile.ts';
 
 // Identity (docs/identity.md): fleet slots claimed with one-time passwords, and certificates from muster's CA.
@@ -115,6 +115,41 @@ export const ClaimAnswer = Type.Object({
   }),
 });
 export type ClaimAnswer = Static<typeof ClaimAnswer>;
+
+/**
+ * What a device learns of itself over mutual TLS (GET /api/v1/device/self): its allocation, its certificate and
+ * what its profile gives it now. Mutual TLS proves possession, so the rendered files come with the machine's
+ * secret, as in its claim answer; nothing of other machines and nothing only operators see (events, inventory).
+ */
+export const DeviceSelf = Type.Object({
+  machine_id: Type.String(),
+  hostname: Type.Union([Type.String(), Type.Null()]),
+  fleet: Type.Union([Type.String(), Type.Null()]),
+  fleet_seq: Type.Union([Type.Integer(), Type.Null()]),
+  state: MachineStateSchema,
+  labels: Type.Record(Type.String(), Type.String()),
+  profile: Type.Union([Type.Object({ name: Type.String(), version: Type.Integer() }), Type.Null()], {
+    description: 'The profile version the machine holds; null without one',
+  }),
+  ip_address: Type.Union([Type.String(), Type.Null()], { description: 'From the fleet’s IP pool; null when it has none' }),
+  tunnel_port: Type.Union([Type.Integer(), Type.Null()], { description: 'Of the fleet slot the machine claimed; null without one' }),
+  renew_after: Timestamp,
+  certificate: Type.Object(
+    {
+      serial: Type.String(),
+      subject: Type.String(),
+      not_before: Timestamp,
+      not_after: Timestamp,
+      revoked: Type.Boolean({ description: 'Always false here: a revoked certificate is refused with 401' }),
+    },
+    { description: 'The certificate presented, as muster recorded it' },
+  ),
+  files: Type.Array(RenderedFile, { description: 'Its profile’s files, rendered now; empty without a profile' }),
+  agent: Type.Union([Type.Object({ commands: Type.Array(Type.String()), services: Type.Array(Type.String()) }), Type.Null()], {
+    description: 'What its agent runs; null without a profile',
+  }),
+});
+export type DeviceSelf = Static<typeof DeviceSelf>;
 
 export const CaInfo = Type.Object({
   subject: Type.String(),

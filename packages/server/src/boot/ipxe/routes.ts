@@ -1,4 +1,4 @@
-import { type IpxeParams, IpxeQuery, MusterError } from '@muster/contract';
+import { type IpxeParams, IpxeQuery, ipxeSettings, MusterError } from '@muster/contract';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { sendArtifact } from '../../modules/artifacts/send.ts';
@@ -12,23 +12,39 @@ import { chainScript, type IpxeService } from './answer.ts';
 
 const tags = ['boot'];
 
+/** The longest value of one setting that is read (the query schema refuses longer ones with 400). */
+const maxSettingLength = 256;
+const isSetting = (name: string): name is keyof IpxeParams => Object.hasOwn(ipxeSettings, name);
+
 /**
- * The query as iPXE meant it: iPXE's uristring leaves '+' unencoded, so '+' is a plus here, not a space
- * as form decoding would have it ("i440FX + PIIX").
+ * The settings of the query that muster reads (ipxeSettings), as iPXE meant them: iPXE's uristring leaves '+'
+ * unencoded, so '+' is a plus here, not a space as form decoding would have it ("i440FX + PIIX"). Any other
+ * key is dropped, and so is an overlong value: an anonymous request cannot make muster keep what it never reads.
  */
 export function ipxeQuery(url: string): IpxeParams {
   const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
-  const params: Record<string, string> = {};
+  const params: IpxeParams = {};
   for (const pair of query.split('&')) {
     const eq = pair.indexOf('=');
     if (eq <= 0) continue;
     try {
-      params[decodeURIComponent(pair.slice(0, eq))] = decodeURIComponent(pair.slice(eq + 1));
+      const name = decodeURIComponent(pair.slice(0, eq));
+      const value = decodeURIComponent(pair.slice(eq + 1));
+      if (isSetting(name) && value.length <= maxSettingLength) params[name] = value;
     } catch {
       // A malformed escape leaves that setting out, as if iPXE had not sent it.
     }
   }
   return params;
+}
+
+/** The /ipxe request as the timeline keeps it and the wait loop asks again: only the settings read, in their order. */
+export function ipxePath(params: IpxeParams): string {
+  const query = Object.keys(ipxeSettings)
+    .filter(isSetting)
+    .flatMap((name) => (params[name] === undefined ? [] : [`${name}=${encodeURIComponent(params[name])}`]))
+    .join('&');
+  return query ? `/ipxe?${query}` : '/ipxe';
 }
 
 function baseUrl(request: FastifyRequest): string {
@@ -38,13 +54,13 @@ function baseUrl(request: FastifyRequest): string {
 /** iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe. */
 export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, limiter: SourceLimiter): void {
   const onRequest = limitBySource(limiter, 'the boot doors');
-  const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams) => {
+  const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams, path: string) => {
     const started = performance.now();
-    const answer = await ipxe.answer(params, baseUrl(request), request.ip, `${baseUrl(request)}${request.url}`);
+    const answer = await ipxe.answer(params, baseUrl(request), request.ip, `${baseUrl(request)}${path}`);
     const record = {
       door: 'ipxe' as const,
       client: request.ip,
-      path: request.url.slice(0, 1024),
+      path: path.slice(0, 1024),
       status: answer.status === 200 ? ('ok' as const) : answer.status === 403 ? ('refused' as const) : ('not_found' as const),
       bytes: Buffer.byteLength(answer.script),
       durationMs: performance.now() - started,
@@ -87,7 +103,10 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, 
         'registration (unknown, discovered, enrolled), a wait loop (configured, building), the ready script (ready), exit (provisioned).',
       querystring: IpxeQuery,
     },
-    handler: (request, reply) => send(request, reply, ipxeQuery(request.url)),
+    handler: (request, reply) => {
+      const params = ipxeQuery(request.url);
+      return send(request, reply, params, ipxePath(params));
+    },
   });
   app.get('/nixos/machines/:file', {
     config: { action: 'public' },
@@ -98,7 +117,7 @@ export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, 
       summary: 'Seed 003 compatibility: the iPXE answer by service tag (<tag>.ipxe)',
       params: Type.Object({ file: Type.String({ pattern: '^[^/]{1,200}\\.ipxe$' }) }),
     },
-    handler: (request, reply) => send(request, reply, { serial: request.params.file.replace(/\.ipxe$/, '') }),
+    handler: (request, reply) => send(request, reply, { serial: request.params.file.replace(/\.ipxe$/, '') }, request.url.split('?')[0]),
   });
 }
 

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { type Machine, MusterError, normalizeSerial, type PiProvisionResult, type PiSerialFiles, type PiTreeFile } from '@muster/contract';
+import {
+  type Machine,
+  MusterError,
+  normalizePiSerial,
+  type PiProvisionResult,
+  type PiSerialFiles,
+  type PiTreeFile,
+} from '@muster/contract';
 import { findMachineRow, loadMachines, updateMachineRow } from '../../modules/machines/store.ts';
 import { type PiService, piMachine } from '../../modules/pi/service.ts';
 import { now } from '../../platform/crypto/ids.ts';
@@ -87,7 +94,7 @@ export class PiBoot {
 
   /** What a serial will get ("show what a serial will get"), rendered for it, creating nothing. */
   async serialFiles(rawSerial: string): Promise<PiSerialFiles> {
-    const serial = normalizeSerial(rawSerial);
+    const serial = normalizePiSerial(rawSerial);
     const plan = await this.#plan(serial);
     const files = await this.#trees.files(plan.tree);
     if (!files) throw new MusterError('not_found', `Pi tree ${plan.tree} no longer exists`);
@@ -97,7 +104,7 @@ export class PiBoot {
 
   /** One file as a serial gets it, creating nothing. */
   async serialFile(rawSerial: string, path: string): Promise<PiFile> {
-    const serial = normalizeSerial(rawSerial);
+    const serial = normalizePiSerial(rawSerial);
     const plan = await this.#plan(serial);
     const entry = (await this.#trees.files(plan.tree))?.get(path);
     if (!entry) throw new MusterError('not_found', `Pi tree ${plan.tree} has no file ${path}`);
@@ -106,7 +113,7 @@ export class PiBoot {
 
   /** Provisions a serial by hand: creates its machine if needed and sets its tree (given, or its rule's). */
   async provision(actor: string, rawSerial: string, tree?: string): Promise<PiProvisionResult> {
-    const serial = normalizeSerial(rawSerial);
+    const serial = normalizePiSerial(rawSerial);
     if (tree && !(await this.#trees.files(tree))) throw new MusterError('not_found', `No Pi tree named ${tree}`);
     const arrival = { claim: { door: 'pi', serial } as const, identifiers: [{ kind: 'serial' as const, value: serial }], client: 'api' };
     const peeked = await this.#discovery.peek(arrival);
@@ -145,7 +152,7 @@ export class PiBoot {
     path: string,
     client: string,
   ): Promise<{ machineId: string | null; file: PiFile | null; identification: Identification }> {
-    const serial = normalizeSerial(rawSerial);
+    const serial = normalizePiSerial(rawSerial);
     const identification = await this.#discovery.identify({
       claim: { door: 'pi', serial },
       identifiers: [{ kind: 'serial', value: serial }],

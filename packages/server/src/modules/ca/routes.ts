@@ -1,4 +1,4 @@
-import { CaImport, CaInfo, Certificate, CertificateRevoke, DeviceRenew, IdParam, Machine } from '@muster/contract';
+import { CaImport, CaInfo, Certificate, CertificateRevoke, DeviceRenew, DeviceSelf, IdParam, type Machine } from '@muster/contract';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { IssuePolicy } from '../../platform/crypto/ca.ts';
@@ -16,6 +16,8 @@ export interface CaMachines {
   id(ref: string): Promise<string>;
   get(id: string): Promise<Machine>;
   policy(id: string): Promise<IssuePolicy | null>;
+  /** The device's own view of the machine a valid certificate stands for. */
+  self(certificate: Certificate): Promise<DeviceSelf>;
 }
 
 export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
@@ -26,11 +28,13 @@ export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
     onRequest: requireClientCertificate,
     schema: {
       tags: ['devices'],
-      summary: 'The machine whose muster certificate the caller presents (mutual TLS on --tls-listen only)',
+      summary: 'The device’s own view of itself: allocation, certificate, profile files (mutual TLS on --tls-listen only)',
+      description:
+        'For the machine whose muster certificate the caller presents: host name, fleet, state, labels, IP address and tunnel port, the certificate’s dates, and its profile’s files (with the machine’s secret) and agent settings, rendered now.',
       security: [{ deviceCertificate: [] }],
-      response: { 200: Machine },
+      response: { 200: DeviceSelf },
     },
-    handler: async (request) => machines.get((await ca.deviceCertificate(verifiedPeerCertificate(request))).machine_id as string),
+    handler: async (request) => machines.self(await ca.deviceCertificate(verifiedPeerCertificate(request))),
   });
 
   app.post('/api/v1/device/certificate', {

@@ -107,3 +107,15 @@ export function slotFromRow(row: FleetSlotRow, fleet: string): FleetSlot {
     created_at: row.created_at,
   };
 }
+
+/** The tunnel port of the slot a machine claimed, while the slot holds one (not released); null without one. */
+export async function tunnelPortOfMachine(db: Kysely<Database>, machineId: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('fleet_slots')
+    .select('tunnel_port')
+    .where('machine_id', '=', machineId)
+    .where('released_at', 'is', null)
+    .where('tunnel_port', 'is not', null)
+    .executeTakeFirst();
+  return row ? Number(row.tunnel_port) : null;
+}

@@ -3,7 +3,7 @@ import type { ProfileSpec } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import type { Tx } from '../../platform/db/transact.ts';
-import { findMachineSecret, saveMachineSecret } from './store.ts';
+import { findMachineSecret, insertMachineSecretIfAbsent, saveMachineSecret } from './store.ts';
 
 // A machine's secret ({{ secret }} in templates: seed 002's device password) is made once, sealed with the master
 // key under the name machine_secret:<id> (docs/secrets.md), and the same on every rendering until rotated.
@@ -26,11 +26,19 @@ export async function machineSecretInTx(
   spec: ProfileSpec,
   options: { rotate?: boolean; fresh?: boolean } = {},
 ): Promise<{ secret: string; created: boolean }> {
+  const name = machineSecretName(machineId);
   const stored = options.fresh ? undefined : await findMachineSecret(tx.db, machineId);
-  if (stored && !options.rotate) return { secret: keyring.open(stored.secret, machineSecretName(machineId)), created: false };
+  if (stored && !options.rotate) return { secret: keyring.open(stored.secret, name), created: false };
   const secret = newSecret(spec);
-  await saveMachineSecret(tx.db, machineId, keyring.seal(secret, machineSecretName(machineId)), now());
-  return { secret, created: true };
+  if (options.rotate) {
+    await saveMachineSecret(tx.db, machineId, keyring.seal(secret, name), now());
+    return { secret, created: true };
+  }
+  // Renderings outside a transaction (GET /api/v1/device/self) may both find none: the first stored is the machine's.
+  if (await insertMachineSecretIfAbsent(tx.db, machineId, keyring.seal(secret, name), now())) return { secret, created: true };
+  const kept = await findMachineSecret(tx.db, machineId);
+  if (!kept) throw new Error(`machine secret of ${machineId} neither stored nor found`);
+  return { secret: keyring.open(kept.secret, name), created: false };
 }
 
 /** Whether any template of the spec uses the secret: only then is one made. */

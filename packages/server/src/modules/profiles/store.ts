@@ -170,6 +170,16 @@ export async function saveMachineSecret(db: Kysely<Database>, machineId: string,
     .execute();
 }
 
+/** Stores a machine's first secret; false when it has one already (another rendering stored it first). */
+export async function insertMachineSecretIfAbsent(db: Kysely<Database>, machineId: string, sealed: string, at: string): Promise<boolean> {
+  const result = await db
+    .insertInto('machine_secrets')
+    .values({ machine_id: machineId, secret: sealed, created_at: at, updated_at: at })
+    .onConflict((c) => c.column('machine_id').doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+}
+
 /** The door a machine first came through, from the event that made it; null when none says. */
 export async function firstDoorOf(db: Kysely<Database>, machineId: string): Promise<string | null> {
   const row = await db

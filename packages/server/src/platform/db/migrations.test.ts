@@ -77,3 +77,63 @@ test('0011 keeps only the certificate of stored claim answers: agent commands re
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('0013 stores a Pi 3 or 4 serial kept in its 16-digit form as its 8 TFTP digits, unless another machine has them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'muster-migrations-'));
+  const db = openDatabase({ dialect: 'sqlite', path: join(dir, 'muster.db') });
+  try {
+    await migrateToLatest(db.kysely, db.dialect, '0012_shared_limits');
+    const at = new Date().toISOString();
+    const machine = (id: string, service_tag: string) => ({
+      id,
+      state: 'discovered',
+      hostname: '',
+      description: '',
+      service_tag,
+      facts: '{}',
+      nixos_config: '',
+      created_at: at,
+      updated_at: at,
+    });
+    const rows: [string, string][] = [
+      ['m_a', '10000000dca63201'], // a Pi 4 provisioned by its whole serial: shortened
+      ['m_b', '00000000abcd1234'], // a Pi 3: shortened
+      ['m_c', '0c8f7e5cbd989ae1'], // 16 hex digits of any make (a Pi 5's too): kept
+      ['m_d', '10000000feed0001'], // its short form is m_e's (discovered by TFTP): both kept, for an operator to merge
+      ['m_e', 'feed0001'],
+      ['m_f', 'AZJN042'], // a service tag: kept
+    ];
+    await db.kysely
+      .insertInto('machines')
+      .values(rows.map(([id, serial]) => machine(id, serial)))
+      .execute();
+    await db.kysely
+      .insertInto('identifiers')
+      .values(rows.map(([machine_id, value]) => ({ kind: 'serial', value, machine_id, created_at: at })))
+      .execute();
+
+    const report = await migrateToLatest(db.kysely, db.dialect, '0013_pi_serial_prefix');
+    assert.deepEqual(report.applied, ['0013_pi_serial_prefix']);
+    const identifiers = await db.kysely.selectFrom('identifiers').select(['machine_id', 'value']).orderBy('machine_id').execute();
+    const serials = await db.kysely.selectFrom('machines').select(['id', 'service_tag']).orderBy('id').execute();
+    const expected = [
+      ['m_a', 'dca63201'],
+      ['m_b', 'abcd1234'],
+      ['m_c', '0c8f7e5cbd989ae1'],
+      ['m_d', '10000000feed0001'],
+      ['m_e', 'feed0001'],
+      ['m_f', 'AZJN042'],
+    ];
+    assert.deepEqual(
+      identifiers.map((r) => [r.machine_id, r.value]),
+      expected,
+    );
+    assert.deepEqual(
+      serials.map((r) => [r.id, r.service_tag]),
+      expected,
+    );
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

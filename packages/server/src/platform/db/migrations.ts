@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: migrations run before the typed schema exists
-import { isPiSerial } from '@muster/contract';
+import { isPiSerial, normalizeSerial } from '@muster/contract';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Dialect } from './connect.ts';
 
@@ -365,6 +365,39 @@ function piSerialCase(): Migration {
 }
 
 /**
+ * A Pi 3 or 4 serial stored in its 16-digit form (`10000000dca63201`) becomes the 8 digits its bootloader asks with
+ * (normalizeSerial in the contract), in the identifier and the machine's serial column. One whose short form is
+ * already another machine's stays as it is: two machines, which only an operator can merge.
+ */
+function piSerialPrefix(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      const rows: { value: string; machine_id: string }[] = await db
+        .selectFrom('identifiers')
+        .select(['value', 'machine_id'])
+        .where('kind', '=', 'serial')
+        .execute();
+      const taken = new Set(rows.map((r) => r.value));
+      for (const { value, machine_id } of rows) {
+        const short = value.length === 16 ? normalizeSerial(value) : value;
+        if (short === value || taken.has(short)) continue;
+        await db.updateTable('identifiers').set({ value: short }).where('kind', '=', 'serial').where('value', '=', value).execute();
+        await db
+          .updateTable('machines')
+          .set({ service_tag: short })
+          .where('id', '=', machine_id)
+          .where('service_tag', '=', value)
+          .execute();
+        taken.add(short);
+      }
+    },
+    async down() {
+      throw new Error('muster migrations are forward-only');
+    },
+  };
+}
+
+/**
  * Identity: certificates muster's CA issued (docs/identity.md), and fleet slots, pre-allocated devices each with a
  * one-time password (stored hashed), a hostname from the fleet's sequence and a tunnel port unique across fleets,
  * bound to one hardware id when claimed. A released slot's tunnel port is null, so the port can be taken again.
@@ -588,6 +621,7 @@ function provider(dialect: Dialect): MigrationProvider {
       '0010_profiles': profiles(),
       '0011_claim_keys': claimKeys(dialect),
       '0012_shared_limits': sharedLimits(),
+      '0013_pi_serial_prefix': piSerialPrefix(),
     }),
   };
 }
