@@ -1,7 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ProfileSpec } from '@muster/contract';
+import { publicContext } from './render.ts';
 import { secretFlowErrors, secretVariables } from './secret-flow.ts';
+
+const machine = {
+  machine_id: 'm_1',
+  hostname: 'orin-7',
+  serial: 'AZJN-0042',
+  mac: null,
+  hwid: null,
+  fleet: 'orin',
+  seq: 7,
+  labels: {},
+  facts: {},
+};
 
 describe('secret flow: which variables hold the secret', () => {
   test('a variable is secret when it uses secret, a secret variable or all of vars, transitively', () => {
@@ -82,5 +95,15 @@ describe('secret flow: readable fields', () => {
       },
     };
     assert.deepEqual(secretFlowErrors(spec), []);
+  });
+});
+
+describe('the public context', () => {
+  test('has no secret and only the variables that do not use it, rendered without it', async () => {
+    const spec: ProfileSpec = {
+      variables: { pw: '{{ secret }}', shout: '{{ vars.pw | upcase }}', name: '{{ serial | downcase }}', all: '{{ vars | json }}' },
+    };
+    const context = await publicContext(spec, { name: 'p', version: 1 }, machine);
+    assert.deepEqual(context, { ...machine, machine, profile: { name: 'p', version: 1 }, vars: { name: 'azjn-0042' } });
   });
 });
