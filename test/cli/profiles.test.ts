@@ -81,6 +81,37 @@ describe('muster profile and muster explain against a real server', () => {
     assert.notEqual((await cli(['profile', 'show', 'broken'])).code, 0, 'nothing was made');
   });
 
+  test('a profile whose readable fields depend on the secret is refused with the line and chain of each, and makes nothing', async () => {
+    const leak = file(
+      'leak.yaml',
+      [
+        'name: leak',
+        'variables:',
+        '  leak: "{{ secret }}"',
+        '  b: "{{ secret | upcase }}"',
+        '  a: "{{ vars.b }}"',
+        'files:',
+        '  - path: etc/leak',
+        '    template: "{{ vars.leak }}"',
+        'certificate:',
+        '  common_name: "{{ vars.leak }}"',
+        'agent:',
+        '  commands:',
+        '    - "echo {{ vars.a }}"',
+        '',
+      ].join('\n'),
+    );
+    const result = await cli(['profile', 'apply', leak]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(
+      result.stderr,
+      `${leak}:10: /certificate/common_name uses vars.leak, which uses secret\n` +
+        `${leak}:13: /agent/commands/0 uses vars.a, which uses vars.b, which uses secret\n` +
+        `muster: ${leak} is not a valid profile (2 errors above)\n`,
+    );
+    assert.notEqual((await cli(['profile', 'show', 'leak'])).code, 0, 'nothing was made');
+  });
+
   test('explain a machine from a facts file before it exists, with the rule that would place it', async () => {
     assert.equal((await cli(['fleet', 'create', 'orin'])).code, 0);
     const rule = await cli([

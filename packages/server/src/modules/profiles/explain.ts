@@ -7,7 +7,7 @@ import { type Arrival, explainRules } from '../rules/match.ts';
 import { loadRules } from '../rules/store.ts';
 import { renderForMachine } from './machine.ts';
 import { contextOf, placementFor } from './placement.ts';
-import { profileContext, redactedSecret, renderHostname } from './render.ts';
+import { publicContext, renderHostname } from './render.ts';
 import { findProfileRow, firstDoorOf } from './store.ts';
 
 type Door = Explanation['door'];
@@ -75,11 +75,10 @@ export class ExplainService {
     try {
       const heldVersion = held ? undefined : (placement.profile ?? undefined);
       if (!held && heldVersion && !row.hostname) {
-        const context = await profileContext(
+        const context = await publicContext(
           heldVersion.spec,
           { name: heldVersion.name, version: heldVersion.version },
           contextOf(shown, { fleet: fleet?.name ?? null, hwid, labels: allLabels }),
-          redactedSecret,
         );
         shown.hostname = (await renderHostname(heldVersion.spec, context)) ?? '';
       }

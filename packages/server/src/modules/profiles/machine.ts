@@ -7,7 +7,7 @@ import type { Tx } from '../../platform/db/transact.ts';
 import { findFleet } from '../fleets/store.ts';
 import { findMachineRow, labelsOfMachine } from '../machines/store.ts';
 import { contextOf } from './placement.ts';
-import { issuePolicy, profileContext, type RenderedProfile, redactedSecret, renderProfile } from './render.ts';
+import { issuePolicy, profileContexts, type RenderedProfile, redactedSecret, renderProfile } from './render.ts';
 import { machineSecretInTx, machineSecretName, newSecret, usesSecret } from './secrets.ts';
 import { findVersion, saveMachineSecret } from './store.ts';
 
@@ -46,13 +46,13 @@ export async function renderForMachine(
   let secret = options.secret ?? redactedSecret;
   if (options.secret === undefined && !options.redact && keyring && usesSecret(profile.spec))
     secret = (await machineSecretInTx(tx, keyring, row.id, profile.spec, { fresh: options.created })).secret;
-  const context = await profileContext(
+  const contexts = await profileContexts(
     profile.spec,
     { name: profile.name, version: profile.version },
     contextOf(row, { fleet, hwid: options.hwid, labels }),
     secret,
   );
-  return { profile, rendered: await renderProfile(profile.spec, context) };
+  return { profile, rendered: await renderProfile(profile.spec, contexts) };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { FleetRow, MachineRow } from '../../platform/db/schema.ts';
 import type { Tx } from '../../platform/db/transact.ts';
 import { findFleet } from '../fleets/store.ts';
 import { allocateFleetSeq } from '../machines/store.ts';
-import { type MachineContext, profileContext, renderHostname } from './render.ts';
+import { type MachineContext, publicContext, renderHostname } from './render.ts';
 import { currentVersion } from './store.ts';
 
 // Where a new machine goes (docs/profiles.md): the rule that matched at its door, over what the door itself binds
@@ -87,11 +87,10 @@ export async function placedColumns(
     const profile = placement.profile;
     if (profile?.spec.hostname) {
       try {
-        const context = await profileContext(
+        const context = await publicContext(
           profile.spec,
           { name: profile.name, version: profile.version },
           contextOf(merged, { fleet: fleetName ?? placement.fleet?.name ?? null, hwid: extra.hwid, labels: placement.labels }),
-          '',
         );
         columns.hostname = (await renderHostname(profile.spec, context)) ?? '';
       } catch (error) {

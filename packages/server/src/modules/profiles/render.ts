@@ -4,6 +4,7 @@ import { type HookRequest, MusterError, type ProfileSpec, type RenderedFile } fr
 import type { IssuePolicy } from '../../platform/crypto/ca.ts';
 import { renderTemplate } from '../../platform/templates/render.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
+import { secretVariables } from './secret-flow.ts';
 
 // What a profile gives one machine (docs/profiles.md), rendered in the template sandbox: the same code serves
 // explain (which changes nothing and never shows the secret), claims, and `muster stage`.
@@ -23,6 +24,7 @@ export interface MachineContext {
 
 export interface RenderedProfile {
   hostname: string | null;
+  /** The variables that do not use the secret. */
   vars: Record<string, string>;
   files: RenderedFile[];
   certificate: {
@@ -46,20 +48,56 @@ async function text(name: string, source: string, context: Record<string, unknow
   return (await renderTemplate(name, source, context)).toString('utf8');
 }
 
-/** The template context: the machine, the profile, vars rendered in order, and the secret. */
+/** The two contexts a profile renders from: `public` for everything readable, `full` for what may hold the secret. */
+export interface ProfileContexts {
+  public: Record<string, unknown>;
+  full: Record<string, unknown>;
+}
+
+async function withVars(
+  spec: ProfileSpec,
+  base: Record<string, unknown>,
+  include: (name: string) => boolean,
+): Promise<Record<string, unknown>> {
+  const vars: Record<string, string> = {};
+  for (const [key, source] of Object.entries(spec.variables ?? {})) {
+    if (include(key)) vars[key] = (await text(`variables.${key}`, source, { ...base, vars })).trim();
+  }
+  return { ...base, vars };
+}
+
+/**
+ * What every readable field renders from (host name, certificate names, hook paths, agent commands, whatever
+ * reaches an event or explain): the machine and the profile, and only the variables that do not use the secret,
+ * rendered here without it. There is no `secret` in it at all, so a template cannot leak what it is not given.
+ */
+export async function publicContext(
+  spec: ProfileSpec,
+  profile: { name: string; version: number },
+  machine: MachineContext,
+): Promise<Record<string, unknown>> {
+  const secretVars = secretVariables(spec.variables);
+  return withVars(spec, { ...machine, machine, profile }, (name) => !secretVars.has(name));
+}
+
+/** What the machine's files and a hook's body render from: also the secret, and every variable, in order. */
 export async function profileContext(
   spec: ProfileSpec,
   profile: { name: string; version: number },
   machine: MachineContext,
   secret: string,
 ): Promise<Record<string, unknown>> {
-  const context: Record<string, unknown> = { ...machine, machine, profile, secret, vars: {} };
-  const vars: Record<string, string> = {};
-  for (const [key, source] of Object.entries(spec.variables ?? {})) {
-    vars[key] = (await text(`variables.${key}`, source, { ...context, vars })).trim();
-  }
-  context.vars = vars;
-  return context;
+  return withVars(spec, { ...machine, machine, profile, secret }, () => true);
+}
+
+/** Both contexts of one machine. */
+export async function profileContexts(
+  spec: ProfileSpec,
+  profile: { name: string; version: number },
+  machine: MachineContext,
+  secret: string,
+): Promise<ProfileContexts> {
+  return { public: await publicContext(spec, profile, machine), full: await profileContext(spec, profile, machine, secret) };
 }
 
 /** The host name a profile gives a machine, or null when it sets none; an invalid result is an error. */
@@ -77,12 +115,15 @@ export async function renderHostname(spec: ProfileSpec, context: Record<string, 
   return name;
 }
 
-/** Everything the profile gives the machine. `context.hostname` must already be the final host name. */
-export async function renderProfile(spec: ProfileSpec, fullContext: Record<string, unknown>): Promise<RenderedProfile> {
+/**
+ * Everything the profile gives the machine: its files from the full context, all else from the public one.
+ * `hostname` in the contexts must already be the final host name.
+ */
+export async function renderProfile(spec: ProfileSpec, contexts: ProfileContexts): Promise<RenderedProfile> {
   const files: RenderedFile[] = [];
   let total = 0;
   for (const [index, file] of (spec.files ?? []).entries()) {
-    const content = await renderTemplate(`files[${index}] (${file.path})`, file.template, fullContext);
+    const content = await renderTemplate(`files[${index}] (${file.path})`, file.template, contexts.full);
     total += content.length;
     if (total > 4 * 1024 * 1024) throw new MusterError('payload_too_large', "The profile's files render more than 4 MiB in all");
     files.push({
@@ -94,9 +135,8 @@ export async function renderProfile(spec: ProfileSpec, fullContext: Record<strin
     });
   }
   const policy = spec.certificate ?? {};
-  const hostname = (fullContext.hostname as string | null) ?? (fullContext.machine_id as string | null) ?? 'machine';
-  // A certificate is public (any viewer reads it): its names never see the machine's secret.
-  const context = { ...fullContext, secret: redactedSecret };
+  const context = contexts.public;
+  const hostname = (context.hostname as string | null) ?? (context.machine_id as string | null) ?? 'machine';
   const commonName = policy.common_name ? (await text('certificate.common_name', policy.common_name, context)).trim() : hostname;
   const dnsNames = [];
   for (const [i, source] of (policy.dns_names ?? ['{{ hostname }}']).entries()) {
@@ -123,10 +163,10 @@ export async function renderProfile(spec: ProfileSpec, fullContext: Record<strin
   if (commonName === '' || commonName.length > 64)
     throw new MusterError('validation_failed', 'certificate.common_name must render to 1 to 64 characters');
   const commands = [];
-  for (const [i, source] of (spec.agent?.commands ?? []).entries()) commands.push(await text(`agent.commands[${i}]`, source, fullContext));
+  for (const [i, source] of (spec.agent?.commands ?? []).entries()) commands.push(await text(`agent.commands[${i}]`, source, context));
   return {
-    hostname: (fullContext.hostname as string | null) ?? null,
-    vars: fullContext.vars as Record<string, string>,
+    hostname: (context.hostname as string | null) ?? null,
+    vars: context.vars as Record<string, string>,
     files,
     certificate: {
       common_name: commonName,
@@ -141,17 +181,17 @@ export async function renderProfile(spec: ProfileSpec, fullContext: Record<strin
   };
 }
 
-/** A hook's request with its path and body rendered. */
+/** A hook's request: its path (in the endpoint's logs and in failure reasons) public, its body from the full context. */
 export async function renderRequest(
   label: string,
   request: HookRequest,
-  context: Record<string, unknown>,
+  contexts: ProfileContexts,
 ): Promise<{ method: string; path: string; body: Record<string, string> | null; expect: number[] }> {
-  const path = (await text(`${label}.path`, request.path, context)).trim();
+  const path = (await text(`${label}.path`, request.path, contexts.public)).trim();
   let body: Record<string, string> | null = null;
   if (request.body) {
     body = {};
-    for (const [key, source] of Object.entries(request.body)) body[key] = await text(`${label}.body.${key}`, source, context);
+    for (const [key, source] of Object.entries(request.body)) body[key] = await text(`${label}.body.${key}`, source, contexts.full);
   }
   return { method: request.method, path, body, expect: request.expect ?? [200, 201, 204] };
 }

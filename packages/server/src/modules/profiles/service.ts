@@ -13,6 +13,7 @@ import { checkTemplate } from '../../platform/templates/render.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 import { findMachineRow } from '../machines/store.ts';
 import { piTreeExists } from '../rules/store.ts';
+import { secretFlowErrors } from './secret-flow.ts';
 import {
   currentVersion,
   deleteProfileRows,
@@ -111,6 +112,8 @@ export class ProfileService {
         errors.push({ path, message: (error as Error).message });
       }
     }
+    // What others read must not depend on the machine secret (docs/profiles.md): named with the chain that leads there.
+    for (const { path, message } of secretFlowErrors(spec)) errors.push({ path: `/spec${path}`, message });
     if (spec.certificate?.validity && parseDuration(spec.certificate.validity) < 3600)
       errors.push({ path: '/spec/certificate/validity', message: 'at least 1h' });
     if (spec.account?.timeout && parseDuration(spec.account.timeout) > 120)

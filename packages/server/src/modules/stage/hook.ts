@@ -2,7 +2,7 @@ import type { AccountHook, ProfileCheck, StageCheck } from '@muster/contract';
 import { parseDuration } from '../../platform/time/duration.ts';
 import { callEndpoint, type HookCall } from '../endpoints/call.ts';
 import type { ResolvedEndpoint } from '../endpoints/service.ts';
-import { renderRequest } from '../profiles/render.ts';
+import { type ProfileContexts, renderRequest } from '../profiles/render.ts';
 
 // The account hook and the checks of `muster stage` (docs/stage.md): seed 002's POST /users, PATCH on 409, and
 // the Loader's /health and /login. Requests are rendered before any is sent, so a template error sends nothing.
@@ -12,7 +12,7 @@ export type EndpointLookup = (name: string) => Promise<ResolvedEndpoint | null>;
 const defaultTimeoutMs = 10_000;
 const longestTimeoutMs = 60_000;
 
-/** Why the account hook failed: what it sent, what came back. Never holds the secret. */
+/** Why the account hook failed: the method and path it sent (public: no secret renders into them), what came back. */
 export class HookFailure extends Error {
   readonly step: 'create' | 'update';
   readonly status: number | null;
@@ -34,27 +34,17 @@ export function hookTimeoutMs(hook: { timeout?: string } | undefined): number {
   return Math.min(longestTimeoutMs, Math.max(1000, parseDuration(hook.timeout) * 1000));
 }
 
-/** Shows a rendered request or answer without the secret, for reasons and events. */
-export function withoutSecret(text: string, secret: string): string {
-  return secret === '' ? text : text.replaceAll(secret, '(secret)');
-}
-
 /**
  * Creates the machine's account, or when the endpoint answers 409 (it exists) sends the update request, so the
  * account ends with this secret. Returns which; throws HookFailure for anything else.
  */
-export async function runAccountHook(
-  lookup: EndpointLookup,
-  hook: AccountHook,
-  context: Record<string, unknown>,
-  secret: string,
-): Promise<'created' | 'updated'> {
-  const create: RenderedCall = await renderRequest('account.create', hook.create, context);
-  const update: RenderedCall | null = hook.update ? await renderRequest('account.update', hook.update, context) : null;
+export async function runAccountHook(lookup: EndpointLookup, hook: AccountHook, contexts: ProfileContexts): Promise<'created' | 'updated'> {
+  const create: RenderedCall = await renderRequest('account.create', hook.create, contexts);
+  const update: RenderedCall | null = hook.update ? await renderRequest('account.update', hook.update, contexts) : null;
   const endpoint = await lookup(hook.endpoint);
   if (!endpoint) throw new HookFailure('create', null, `no endpoint named ${hook.endpoint} (muster endpoint set)`);
   const timeoutMs = hookTimeoutMs(hook);
-  const label = (call: RenderedCall) => withoutSecret(`${call.method} ${call.path}`, secret);
+  const label = (call: RenderedCall) => `${call.method} ${call.path}`;
   const created = await callEndpoint(endpoint, create, timeoutMs);
   if (succeeded(created.status, create.expect)) return 'created';
   if (created.status !== 409) throw new HookFailure('create', created.status, `${label(create)} on ${endpoint.name}: ${outcome(created)}`);
@@ -77,13 +67,12 @@ export async function runAccountHook(
 export async function runChecks(
   lookup: EndpointLookup,
   checks: ProfileCheck[],
-  context: Record<string, unknown>,
-  secret: string,
+  contexts: ProfileContexts,
   timeoutMs: number,
 ): Promise<StageCheck[]> {
   const results: StageCheck[] = [];
   for (const [i, check] of checks.entries()) {
-    const call: RenderedCall = await renderRequest(`checks[${i}].request`, check.request, context);
+    const call: RenderedCall = await renderRequest(`checks[${i}].request`, check.request, contexts);
     const endpoint = await lookup(check.endpoint);
     if (!endpoint) {
       results.push({ name: check.name, ok: false, status: null, error: `no endpoint named ${check.endpoint}` });
@@ -91,7 +80,7 @@ export async function runChecks(
     }
     const answer = await callEndpoint(endpoint, call, timeoutMs);
     const ok = succeeded(answer.status, call.expect);
-    results.push({ name: check.name, ok, status: answer.status, error: ok ? null : withoutSecret(outcome(answer), secret) });
+    results.push({ name: check.name, ok, status: answer.status, error: ok ? null : outcome(answer) });
   }
   return results;
 }

@@ -22,7 +22,7 @@ import {
   updateMachineRow,
 } from '../machines/store.ts';
 import { contextOf, placedColumns, placementFor } from '../profiles/placement.ts';
-import { profileContext, renderProfile } from '../profiles/render.ts';
+import { type ProfileContexts, profileContexts, renderProfile } from '../profiles/render.ts';
 import { machineSecretName, newSecret, usesSecret } from '../profiles/secrets.ts';
 import { findMachineSecret, saveMachineSecret } from '../profiles/store.ts';
 import { HookFailure, hookTimeoutMs, runAccountHook, runChecks } from './hook.ts';
@@ -43,7 +43,7 @@ interface StagePlan {
   secretState: StageResult['secret'];
   /** The sealed secret as read, to find at commit that no other stage changed it meanwhile. */
   storedSealed: string | null;
-  context: Record<string, unknown>;
+  contexts: ProfileContexts;
   files: RenderedFile[];
 }
 
@@ -76,7 +76,7 @@ export class StageService {
     const hook = plan.profile.spec.account;
     if (hook) {
       try {
-        account = await runAccountHook(lookup, hook, plan.context, plan.secret);
+        account = await runAccountHook(lookup, hook, plan.contexts);
       } catch (error) {
         if (!(error instanceof HookFailure)) throw error;
         await this.#recordFailure(actor, plan, error.message, { step: error.step, status: error.status });
@@ -97,8 +97,7 @@ export class StageService {
       secret: plan.secretState,
       files: plan.files,
     };
-    if (input.verify)
-      result.checks = await runChecks(lookup, plan.profile.spec.checks ?? [], plan.context, plan.secret, hookTimeoutMs(hook));
+    if (input.verify) result.checks = await runChecks(lookup, plan.profile.spec.checks ?? [], plan.contexts, hookTimeoutMs(hook));
     return result;
   }
 
@@ -131,14 +130,14 @@ export class StageService {
     };
     const row = { ...base, ...changes };
     const secret = await this.#secretFor(row.id, existing !== null, profile, input.rotate_secret === true);
-    const context = await profileContext(
+    const contexts = await profileContexts(
       profile.spec,
       { name: profile.name, version: profile.version },
       contextOf(row, { fleet: placement.fleet?.name ?? null, labels }),
       secret.secret,
     );
-    const files = (await renderProfile(profile.spec, context)).files;
-    return { serial, existing, row, changes, profile, ...secret, context, files };
+    const files = (await renderProfile(profile.spec, contexts)).files;
+    return { serial, existing, row, changes, profile, ...secret, contexts, files };
   }
 
   /** The stored secret, or a new one (made now, stored only at commit); none when the profile uses none. */
