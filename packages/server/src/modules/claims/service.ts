@@ -22,7 +22,6 @@ import {
   allocateFleetSeq,
   findMachineIdByIdentifier,
   findMachineRow,
-  insertMachineWithEvent,
   labelsOfMachine,
   newMachineRow,
   replaceLabels,
