@@ -3,9 +3,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { sendArtifact } from '../../modules/artifacts/send.ts';
 import type { ArtifactService } from '../../modules/artifacts/service.ts';
-import { limitBySource } from '../../platform/http/limit.ts';
+import { limitBySource, throttled } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
-import type { SourceLimiter } from '../../platform/limits/limiter.ts';
+import type { InFlightLimiter } from '../../platform/limits/in-flight.ts';
+import { type SourceLimiter, sourceKey } from '../../platform/limits/limiter.ts';
 import { type ArtifactUrlSigner, bootPhase } from '../core/signing.ts';
 import type { BootTimeline } from '../core/timeline.ts';
 import { chainScript, type IpxeService } from './answer.ts';
@@ -35,10 +36,23 @@ function baseUrl(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
-/** iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe. */
-export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, limiter: SourceLimiter): void {
+/**
+ * iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe.
+ * A source waits on at most `answering` answers at once (each may render an operator's template); one more is
+ * refused before it costs anything.
+ */
+export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, limiter: SourceLimiter, answering: InFlightLimiter): void {
   const onRequest = limitBySource(limiter, 'the boot doors');
-  const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams) => {
+  const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams): Promise<FastifyReply> => {
+    const leave = answering.enter(sourceKey(request.ip));
+    if (!leave) throw throttled(reply, 1, `Too many iPXE answers at once for ${request.ip}`);
+    try {
+      return await respond(request, reply, params);
+    } finally {
+      leave();
+    }
+  };
+  const respond = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams) => {
     const started = performance.now();
     const answer = await ipxe.answer(params, baseUrl(request), request.ip, `${baseUrl(request)}${request.url}`);
     const record = {
