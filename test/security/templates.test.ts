@@ -194,6 +194,31 @@ eachDatabase(
       const rendered = answers.flatMap((a, i) => (a.status === 503 ? [String(i)] : []));
       assert.deepEqual(done.slice(4).sort(), rendered.sort(), 'the refused answers came first');
     });
+
+    test('a discovery whose host name template loops holds no transaction open: a write meanwhile is not held up', async () => {
+      await setRegistration('#!ipxe\necho registering\n');
+      await h().request('POST', '/api/v1/fleets', { body: { name: 'slow' } });
+      const slowName = '{% for a in (1..100000) %}{% for b in (1..100000) %}{% assign x = b %}{% endfor %}{% endfor %}x';
+      assert.equal((await h().request('PUT', '/api/v1/profiles/slow-name', { body: { spec: { hostname: slowName } } })).status, 200);
+      const rule = { door: 'ipxe', mac_prefix: '02:00:5e', action: 'discover', fleet: 'slow', profile: 'slow-name', priority: 1 };
+      assert.equal((await h().request('PUT', '/api/v1/rules/slow-name', { body: rule })).status, 200);
+      const discovery = h().request('GET', '/ipxe?mac=02:00:5e:00:00:01', { token: null, remoteAddress: '10.6.0.1' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // On SQLite a write waits for the transaction open before it: had the render held one open, the write
+      // would be answered only once the machine was in the database.
+      const write = await h().request('POST', '/api/v1/fleets', { body: { name: 'meanwhile' } });
+      const meanwhile = await h().request('GET', '/api/v1/machines/mac:02:00:5e:00:00:01');
+      assert.deepEqual([write.status, meanwhile.status], [201, 404], 'the write was answered while the host name rendered');
+      assert.equal((await discovery).status, 200);
+      const machine = (await h().request('GET', '/api/v1/machines/mac:02:00:5e:00:00:01')).body;
+      assert.deepEqual([machine.hostname, machine.fleet_seq, machine.profile], ['slow-1', 1, 'slow-name']);
+      const events = (await h().request('GET', `/api/v1/machines/${machine.id}/events`)).body.items;
+      const discovered = events.find((event: { type: string }) => event.type === 'machine.discovered');
+      assert.equal(
+        discovered.data.hostname_error,
+        `Template hostname did not finish rendering within ${renderTimeout} ms (the render time limit)`,
+      );
+    });
   },
   {
     env: {
@@ -201,6 +226,8 @@ eachDatabase(
       MUSTER_RENDER_THREADS: '2',
       MUSTER_RENDER_QUEUE: '4',
       MUSTER_BOOT_RENDERS_PER_SOURCE: '2',
+      // No line: a source's third request is refused at once, so that the counts below are exact.
+      MUSTER_BOOT_RENDERS_WAITING: '0',
     },
   },
 );

@@ -236,7 +236,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   piBootRoutes(app, piBoot);
   bootRoutes(app, timeline, scripts);
   // Answers that render an operator's template: a source waits on few at once, whichever door it uses.
-  const answering = new InFlightLimiter(config.bootRendersPerSource);
+  const answering = new InFlightLimiter(config.bootRenders);
   ipxeRoutes(app, new IpxeService(transactor, discovery, scripts, signer), timeline, bootLimiter, answering);
   bootArtifactRoutes(app, artifacts, signer, timeline, bootLimiter, async (id) => (await findMachineRow(db.kysely, id))?.state ?? null);
   const tftpDoor = new TftpDoor(

@@ -55,8 +55,8 @@ export interface Config {
   discoveryPerMinute: number;
   /** The render threads (platform/templates): how many, the longest render, renders that may wait for one. */
   render: { threads: number; timeoutMs: number; maxQueued: number };
-  /** Answers with rendered templates (iPXE, Pi files over TFTP) one source may wait on at once. */
-  bootRendersPerSource: number;
+  /** Answers with rendered templates (iPXE, Pi files over TFTP) per source: worked on at once, and waiting their turn. */
+  bootRenders: { running: number; waiting: number };
   /** The largest `hardware` an enrollment may report, serialised. */
   factsMaxBytes: number;
   /** How long boot requests and device events are kept, in seconds; 0 keeps them for ever. */
@@ -335,7 +335,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
       timeoutMs: sources.milliseconds('render_timeout', '1s', 10, 60_000),
       maxQueued: sources.count('render_queue', 64, 1, 100_000),
     },
-    bootRendersPerSource: sources.count('boot_renders_per_source', 2, 1, 1000),
+    bootRenders: {
+      running: sources.count('boot_renders_per_source', 2, 1, 1000),
+      waiting: sources.count('boot_renders_waiting', 64, 0, 100_000),
+    },
     factsMaxBytes: sources.bytes('facts_max_bytes', '16K'),
     retention: {
       bootRequestsSeconds: sources.retention('retention_boot_requests', '30d'),

@@ -123,8 +123,13 @@ export const settings = {
   render_queue: { env: ['MUSTER_RENDER_QUEUE'], type: whole('renders that may wait for a thread; more are refused (503)'), default: '64' },
   boot_renders_per_source: {
     env: ['MUSTER_BOOT_RENDERS_PER_SOURCE'],
-    type: whole('answers with rendered templates a source may wait on at once at the anonymous doors; more are refused'),
+    type: whole('answers that may render a template worked on at once per source at the anonymous doors'),
     default: '2',
+  },
+  boot_renders_waiting: {
+    env: ['MUSTER_BOOT_RENDERS_WAITING'],
+    type: whole('answers per source waiting their turn past boot_renders_per_source; more are refused (429)'),
+    default: '64',
   },
   facts_max_bytes: { env: ['MUSTER_FACTS_MAX_BYTES'], type: sizeOrCount('largest hardware facts an enrollment may send'), default: '16K' },
   retention_boot_requests: {

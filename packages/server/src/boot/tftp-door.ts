@@ -58,8 +58,9 @@ export class TftpDoor {
   };
 
   async #piFile(request: TftpRequest, serial: string, path: string): Promise<TftpSource> {
-    const leave = this.#answering.enter(sourceKey(request.remote.address));
-    if (!leave) throw new TftpError(TftpErrorCode.notDefined, 'Too many requests at once; try again');
+    const entered = this.#answering.enter(sourceKey(request.remote.address));
+    if (!entered) throw new TftpError(TftpErrorCode.notDefined, 'Too many requests at once; try again');
+    const leave = await entered;
     try {
       return await this.#answerPiFile(request, serial, path);
     } catch (error) {

@@ -38,14 +38,15 @@ function baseUrl(request: FastifyRequest): string {
 
 /**
  * iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe.
- * A source waits on at most `answering` answers at once (each may render an operator's template); one more is
- * refused before it costs anything.
+ * A source has few answers worked on at once (each may render an operator's template) and a bounded line waiting
+ * their turn; one more is refused before it costs anything.
  */
 export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, limiter: SourceLimiter, answering: InFlightLimiter): void {
   const onRequest = limitBySource(limiter, 'the boot doors');
   const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams): Promise<FastifyReply> => {
-    const leave = answering.enter(sourceKey(request.ip));
-    if (!leave) throw throttled(reply, 1, `Too many iPXE answers at once for ${request.ip}`);
+    const entered = answering.enter(sourceKey(request.ip));
+    if (!entered) throw throttled(reply, 1, `Too many iPXE answers at once for ${request.ip}`);
+    const leave = await entered;
     try {
       return await respond(request, reply, params);
     } finally {
