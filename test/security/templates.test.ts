@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { renderTemplate } from '../../packages/server/src/platform/templates/render.ts';
-import { tftpGet, treeFiles } from '../boot/support.ts';
+import { eventually, tftpGet, treeFiles } from '../boot/support.ts';
 import { eachDatabase, enrollBody, type Harness, type Reply } from '../support/harness.ts';
 import { repoRoot } from '../support/process.ts';
 
@@ -219,9 +219,45 @@ eachDatabase(
         `Template hostname did not finish rendering within ${renderTimeout} ms (the render time limit)`,
       );
     });
+
+    test('over TFTP, a Pi file past the time limit is an error packet, the pool serves on, and a third file at once is refused', async () => {
+      const operator = await h().userToken('operator');
+      const files = await treeFiles(h(), {
+        'config.txt': 'arm_64bit=1\n',
+        'slow.txt.liquid': '{% for a in (1..100000) %}{% for b in (1..100000) %}{% assign x = b %}{% endfor %}{% endfor %}',
+        'fast.txt.liquid': 'serial={{ serial }}\n',
+      });
+      const put = await h().request('PUT', '/api/v1/pi/trees/slow', { token: operator, body: { files, serial_pattern: 'cafe*' } });
+      assert.equal(put.status, 200, put.text);
+      const port = h().muster.tftpAddress?.port as number;
+      const done: string[] = [];
+      const fetch = (name: string, path: string) =>
+        tftpGet(port, path).then((fetched) => {
+          done.push(name);
+          return fetched;
+        });
+      const slow = [fetch('slow1', 'cafe0001/slow.txt'), fetch('slow2', 'cafe0001/slow.txt')];
+      await eventually(
+        async () => /muster_template_renders\{state="running"\} 2\n/.test((await h().request('GET', '/metrics')).text),
+        'two renders running',
+      );
+      const fetched = await Promise.all([...slow, fetch('third', 'cafe0001/fast.txt')]);
+      assert.deepEqual(
+        fetched.map((f) => [f.code !== 0, f.data.length]),
+        [
+          [true, 0],
+          [true, 0],
+          [true, 0],
+        ],
+      );
+      assert.equal(done[0], 'third', `the third file was refused at once: ${done}`);
+      const fast = await tftpGet(port, 'cafe0001/fast.txt');
+      assert.deepEqual([fast.code, fast.data.toString()], [0, 'serial=cafe0001\n']);
+    });
   },
   {
     env: {
+      MUSTER_TFTP_LISTEN: '127.0.0.1:0',
       MUSTER_RENDER_TIMEOUT: `${renderTimeout}ms`,
       MUSTER_RENDER_THREADS: '2',
       MUSTER_RENDER_QUEUE: '4',
