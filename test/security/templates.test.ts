@@ -238,7 +238,7 @@ eachDatabase(
         });
       const slow = [fetch('slow1', 'cafe0001/slow.txt'), fetch('slow2', 'cafe0001/slow.txt')];
       await eventually(
-        async () => /muster_template_renders\{state="running"\} 2\n/.test((await h().request('GET', '/metrics')).text),
+        async () => /muster_template_renders_pending\{state="running"\} 2\n/.test((await h().request('GET', '/metrics')).text),
         'two renders running',
       );
       const fetched = await Promise.all([...slow, fetch('third', 'cafe0001/fast.txt')]);

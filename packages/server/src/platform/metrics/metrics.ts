@@ -101,7 +101,7 @@ export function createMetrics(sources: MetricSources): Metrics {
 /** The render threads, read at scrape time: what waits and runs, and how renders ended. */
 function renderMetrics(registry: Registry, renders: () => RenderStats): void {
   new Gauge({
-    name: 'muster_template_renders',
+    name: 'muster_template_renders_pending',
     help: 'Template renders now, waiting for a render thread (queued) or running on one (running)',
     labelNames: ['state'] as const,
     registers: [registry],
