@@ -22,12 +22,14 @@ const result = await build({
     muster: 'packages/cli/src/main.ts',
     // The TFTP transfer threads load this file by name (boot/tftp/pool.ts).
     'tftp-worker': 'packages/server/src/boot/tftp/worker.ts',
+    // And the template render threads load this one (platform/templates/pool.ts).
+    'render-worker': 'packages/server/src/platform/templates/worker.ts',
   },
   outdir: 'dist',
   bundle: true,
   // Commands that need no server (most API commands) do not load it: the server is a chunk of its own.
   splitting: true,
-  // Beside the entries, so that every file finds tftp-worker.js as ./tftp-worker.js.
+  // Beside the entries, so that every file finds tftp-worker.js and render-worker.js beside it.
   chunkNames: 'chunk-[hash]',
   format: 'esm',
   platform: 'node',

@@ -73,7 +73,7 @@ describe('the package installs anywhere: npm pack, then npm install -g on a fres
       [],
       'no TypeScript is shipped: Node would refuse to strip it',
     );
-    assert.ok(existsSync(join(packageDir, 'dist', 'muster.js')) && existsSync(join(packageDir, 'dist', 'tftp-worker.js')));
+    for (const file of ['muster.js', 'tftp-worker.js', 'render-worker.js']) assert.ok(existsSync(join(packageDir, 'dist', file)), file);
     assert.ok(statSync(join(prefix, 'bin', 'muster')).isFile());
 
     const env = { ...process.env, PATH: `${join(prefix, 'bin')}:${systemPath}`, MUSTER_TFTP_LISTEN: undefined };

@@ -25,6 +25,9 @@ export const errorCodes = {
   internal: { status: 500, exit: 1, title: 'Internal error' },
   hook_failed: { status: 502, exit: 1, title: 'A hook endpoint did not answer as the profile expects' },
   unavailable: { status: 503, exit: 6, title: 'The server is not ready' },
+  // The server's time budget for a template ran out (a slow template, or a loaded server): not the caller's fault.
+  render_timeout: { status: 503, exit: 6, title: 'A template did not render within the time limit' },
+  render_busy: { status: 503, exit: 6, title: 'Too many templates are waiting to render; retry shortly' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -83,10 +83,12 @@ import type { App } from './platform/http/types.ts';
 import { JobRunner } from './platform/jobs/runner.ts';
 import { jobChannel } from './platform/jobs/store.ts';
 import { limitsFor } from './platform/limits/counters.ts';
+import { InFlightLimiter } from './platform/limits/in-flight.ts';
 import { SourceLimiter } from './platform/limits/limiter.ts';
 import { DomainLog } from './platform/log/domain-log.ts';
 import { createLogger } from './platform/log/logger.ts';
 import { createMetrics, type Metrics } from './platform/metrics/metrics.ts';
+import { holdRenderThreads, renderStats } from './platform/templates/render.ts';
 
 export const version = '0.1.0';
 
@@ -169,6 +171,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     version,
     machinesByState: () => countMachinesByState(db.kysely),
     jobsByState: () => jobs.countByState(),
+    renders: renderStats,
   });
   const timeline = new BootTimeline(transactor, (record) => metrics.bootRequests.inc({ door: record.door, outcome: record.status }));
   const scripts = new BootScriptService(transactor);
@@ -239,9 +242,17 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   piRoutes(app, pi);
   piBootRoutes(app, piBoot);
   bootRoutes(app, timeline, scripts);
-  ipxeRoutes(app, new IpxeService(transactor, discovery, scripts, signer), timeline, bootLimiter);
+  // Answers that render an operator's template: a source waits on few at once, whichever door it uses.
+  const answering = new InFlightLimiter(config.bootRenders);
+  ipxeRoutes(app, new IpxeService(transactor, discovery, scripts, signer), timeline, bootLimiter, answering);
   bootArtifactRoutes(app, artifacts, signer, timeline, bootLimiter, async (id) => (await findMachineRow(db.kysely, id))?.state ?? null);
-  const tftpDoor = new TftpDoor(piBoot, artifacts, timeline, (error) => app.log.error({ err: error }, 'boot timeline not recorded'));
+  const tftpDoor = new TftpDoor(
+    piBoot,
+    artifacts,
+    timeline,
+    (error) => app.log.error({ err: error }, 'boot timeline not recorded'),
+    answering,
+  );
   let tftp: TftpServer | null = null;
   let tls: TlsListener | null = null;
   artifactRoutes(app, artifacts);
@@ -259,6 +270,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const retention = new RetentionTimer(transactor, config.retention, (error) => app.log.error({ err: error }, 'retention prune failed'));
 
   const listener = eventListener(db, app.log, bus, events, jobRunner);
+  const renderThreads = holdRenderThreads(config.render);
 
   const startTftp = async (port: number) => {
     tftp = tftpServer(config, port, tftpDoor, metrics, app.log);
@@ -321,6 +333,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
       await app.close();
       await app.handlersDone(5_000);
       await jobRunner.stop();
+      await renderThreads.release();
       domainLog.stop();
       await listener?.stop();
       await limits.close();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { MusterError } from '@muster/contract';
@@ -236,4 +236,45 @@ test('door limits and retention: defaults, off, and bad values refused', () => {
   ]) {
     assert.throws(() => loadConfig({}, env), MusterError, JSON.stringify(env));
   }
+});
+
+test('render threads: defaults, the time limit in ms or seconds from the environment or a file, and bad values refused', () => {
+  const defaults = loadConfig({}, {});
+  assert.deepEqual(
+    [defaults.render, defaults.bootRenders],
+    [
+      { threads: Math.min(availableParallelism(), 2), timeoutMs: 1000, maxQueued: 64 },
+      { running: 2, waiting: 64 },
+    ],
+  );
+  const given = loadConfig(
+    {},
+    {
+      MUSTER_RENDER_THREADS: '3',
+      MUSTER_RENDER_TIMEOUT: '250ms',
+      MUSTER_RENDER_QUEUE: '10',
+      MUSTER_BOOT_RENDERS_PER_SOURCE: '4',
+      MUSTER_BOOT_RENDERS_WAITING: '0',
+    },
+  );
+  assert.deepEqual(
+    [given.render, given.bootRenders],
+    [
+      { threads: 3, timeoutMs: 250, maxQueued: 10 },
+      { running: 4, waiting: 0 },
+    ],
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'muster-config-'));
+  writeFileSync(join(dir, 'muster.json'), '{"render_timeout": "2s", "render_threads": 1}');
+  assert.deepEqual(loadConfig({ config: join(dir, 'muster.json') }, {}).render, { threads: 1, timeoutMs: 2000, maxQueued: 64 });
+  const refusals = [
+    [{ MUSTER_RENDER_TIMEOUT: '5ms' }, 'MUSTER_RENDER_TIMEOUT="5ms" is not from 10ms to 60s'],
+    [{ MUSTER_RENDER_TIMEOUT: '2m' }, 'MUSTER_RENDER_TIMEOUT="2m" is not from 10ms to 60s'],
+    [{ MUSTER_RENDER_TIMEOUT: 'soon' }, 'MUSTER_RENDER_TIMEOUT="soon" is not a duration like 24h, 30m or 7d'],
+    [{ MUSTER_RENDER_THREADS: '0' }, 'MUSTER_RENDER_THREADS="0" is not a whole number from 1 to 64'],
+    [{ MUSTER_RENDER_QUEUE: '0' }, 'MUSTER_RENDER_QUEUE="0" is not a whole number from 1 to 100000'],
+    [{ MUSTER_BOOT_RENDERS_PER_SOURCE: 'x' }, 'MUSTER_BOOT_RENDERS_PER_SOURCE="x" is not a whole number from 1 to 1000'],
+    [{ MUSTER_BOOT_RENDERS_WAITING: '-1' }, 'MUSTER_BOOT_RENDERS_WAITING="-1" is not a whole number from 0 to 100000'],
+  ] as const;
+  for (const [env, message] of refusals) assert.throws(() => loadConfig({}, env), { name: 'MusterError', message });
 });

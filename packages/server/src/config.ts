@@ -53,6 +53,10 @@ export interface Config {
   bootRate: { perMinute: number; burst: number };
   /** New machines all anonymous doors together may create per minute; 0 is unlimited. */
   discoveryPerMinute: number;
+  /** The render threads (platform/templates): how many, the longest render, renders that may wait for one. */
+  render: { threads: number; timeoutMs: number; maxQueued: number };
+  /** Answers with rendered templates (iPXE, Pi files over TFTP) per source: worked on at once, and waiting their turn. */
+  bootRenders: { running: number; waiting: number };
   /** The largest `hardware` an enrollment may report, serialised. */
   factsMaxBytes: number;
   /** How long boot requests and device events are kept, in seconds; 0 keeps them for ever. */
@@ -197,6 +201,16 @@ class Sources {
     return parseDuration(given === undefined ? fallback : String(given.value), given?.name ?? key);
   }
 
+  /** A short time: 500ms, 2s, or a duration as `duration` takes it; from `min` to `max` ms. */
+  milliseconds(key: SettingKey, fallback: string, min: number, max: number): number {
+    const given = this.given(key);
+    const value = given === undefined ? fallback : String(given.value).trim();
+    const name = given?.name ?? key;
+    const ms = /^\d+ms$/.test(value) ? Number.parseInt(value, 10) : parseDuration(value, name) * 1000;
+    if (ms < min || ms > max) throw configError(`${name}="${value}" is not from ${min}ms to ${max / 1000}s`);
+    return ms;
+  }
+
   bytes(key: SettingKey, fallback: string): number {
     const given = this.given(key);
     return parseBytes(given?.name ?? key, given === undefined ? fallback : String(given.value));
@@ -316,6 +330,15 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     trustProxy: sources.trustProxy(),
     bootRate: { perMinute: sources.count('boot_rate', 600, 0, 1_000_000), burst: sources.count('boot_burst', 400, 1, 1_000_000) },
     discoveryPerMinute: sources.count('discovery_rate', 1000, 0, 1_000_000),
+    render: {
+      threads: sources.count('render_threads', Math.min(availableParallelism(), 2), 1, 64),
+      timeoutMs: sources.milliseconds('render_timeout', '1s', 10, 60_000),
+      maxQueued: sources.count('render_queue', 64, 1, 100_000),
+    },
+    bootRenders: {
+      running: sources.count('boot_renders_per_source', 2, 1, 1000),
+      waiting: sources.count('boot_renders_waiting', 64, 0, 100_000),
+    },
     factsMaxBytes: sources.bytes('facts_max_bytes', '16K'),
     retention: {
       bootRequestsSeconds: sources.retention('retention_boot_requests', '30d'),

@@ -110,6 +110,27 @@ export const settings = {
     type: whole('new machines a minute from all anonymous doors, 0 for no limit'),
     default: '1000',
   },
+  render_threads: {
+    env: ['MUSTER_RENDER_THREADS'],
+    type: whole('threads that render templates, 1 to 64'),
+    default: 'one per core, at most 2',
+  },
+  render_timeout: {
+    env: ['MUSTER_RENDER_TIMEOUT'],
+    type: text('the longest one template may render (500ms, 2s); its thread is then ended and replaced'),
+    default: '1s',
+  },
+  render_queue: { env: ['MUSTER_RENDER_QUEUE'], type: whole('renders that may wait for a thread; more are refused (503)'), default: '64' },
+  boot_renders_per_source: {
+    env: ['MUSTER_BOOT_RENDERS_PER_SOURCE'],
+    type: whole('answers that may render a template worked on at once per source at the anonymous doors'),
+    default: '2',
+  },
+  boot_renders_waiting: {
+    env: ['MUSTER_BOOT_RENDERS_WAITING'],
+    type: whole('answers per source waiting their turn past boot_renders_per_source; more are refused (429)'),
+    default: '64',
+  },
   facts_max_bytes: { env: ['MUSTER_FACTS_MAX_BYTES'], type: sizeOrCount('largest hardware facts an enrollment may send'), default: '16K' },
   retention_boot_requests: {
     env: ['MUSTER_RETENTION_BOOT_REQUESTS'],

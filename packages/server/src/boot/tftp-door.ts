@@ -1,4 +1,6 @@
-import { isPiSerial } from '@muster/contract';
+import { isPiSerial, MusterError } from '@muster/contract';
+import type { InFlightLimiter } from '../platform/limits/in-flight.ts';
+import { sourceKey } from '../platform/limits/limiter.ts';
 import type { BootRecord, BootTimeline } from './core/timeline.ts';
 import type { PiBoot, PiFile } from './pi/door.ts';
 import { bufferSource, fileSource } from './tftp/directory.ts';
@@ -33,13 +35,16 @@ export class TftpDoor {
   readonly #files: PublishedFiles;
   readonly #timeline: BootTimeline;
   readonly #onError: (error: unknown) => void;
+  readonly #answering: InFlightLimiter;
   readonly #pending = new WeakMap<TftpRequest, string | null>();
 
-  constructor(pi: PiBoot, files: PublishedFiles, timeline: BootTimeline, onError: (error: unknown) => void) {
+  /** `answering` bounds the Pi files (which may render a template) one client address waits on at once. */
+  constructor(pi: PiBoot, files: PublishedFiles, timeline: BootTimeline, onError: (error: unknown) => void, answering: InFlightLimiter) {
     this.#pi = pi;
     this.#files = files;
     this.#timeline = timeline;
     this.#onError = onError;
+    this.#answering = answering;
   }
 
   readonly resolve: TftpResolver = async (request) => {
@@ -53,6 +58,19 @@ export class TftpDoor {
   };
 
   async #piFile(request: TftpRequest, serial: string, path: string): Promise<TftpSource> {
+    const entered = this.#answering.enter(sourceKey(request.remote.address));
+    if (!entered) throw new TftpError(TftpErrorCode.notDefined, 'Too many requests at once; try again');
+    const leave = await entered;
+    try {
+      return await this.#answerPiFile(request, serial, path);
+    } catch (error) {
+      throw renderFailure(error) ?? error;
+    } finally {
+      leave();
+    }
+  }
+
+  async #answerPiFile(request: TftpRequest, serial: string, path: string): Promise<TftpSource> {
     const started = performance.now();
     const { machineId, file, identification } = await this.#pi.bootFile(serial, path, request.remote.address);
     if (identification.kind === 'refused') throw new TftpError(TftpErrorCode.accessViolation, 'Refused by a rule');
@@ -90,4 +108,14 @@ export class TftpDoor {
     const record: BootRecord = { door: 'pi', client: request.remote.address, path: request.path, ...fields };
     this.#timeline.record(machineId, record).catch(this.#onError);
   }
+}
+
+/** A template that did not render, told to a TFTP client in words that name the template's failure, never a path. */
+function renderFailure(error: unknown): TftpError | null {
+  if (!(error instanceof MusterError)) return null;
+  if (error.code === 'render_busy') return new TftpError(TftpErrorCode.notDefined, 'Server busy; try again later');
+  if (error.code === 'render_timeout') return new TftpError(TftpErrorCode.notDefined, 'The file did not render in time');
+  if (error.code === 'validation_failed' || error.code === 'payload_too_large')
+    return new TftpError(TftpErrorCode.notDefined, 'The file does not render');
+  return null;
 }

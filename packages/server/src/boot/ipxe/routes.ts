@@ -3,9 +3,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { sendArtifact } from '../../modules/artifacts/send.ts';
 import type { ArtifactService } from '../../modules/artifacts/service.ts';
-import { limitBySource } from '../../platform/http/limit.ts';
+import { limitBySource, throttled } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
-import type { SourceLimiter } from '../../platform/limits/limiter.ts';
+import type { InFlightLimiter } from '../../platform/limits/in-flight.ts';
+import { type SourceLimiter, sourceKey } from '../../platform/limits/limiter.ts';
 import { type ArtifactUrlSigner, bootPhase } from '../core/signing.ts';
 import type { BootTimeline } from '../core/timeline.ts';
 import { chainScript, type IpxeService } from './answer.ts';
@@ -51,10 +52,24 @@ function baseUrl(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
-/** iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe. */
-export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, limiter: SourceLimiter): void {
+/**
+ * iPXE's front door (DESIGN.md): /boot.ipxe, the per-machine /ipxe answer, and seed 003's /nixos/machines/<tag>.ipxe.
+ * A source has few answers worked on at once (each may render an operator's template) and a bounded line waiting
+ * their turn; one more is refused before it costs anything.
+ */
+export function ipxeRoutes(app: App, ipxe: IpxeService, timeline: BootTimeline, limiter: SourceLimiter, answering: InFlightLimiter): void {
   const onRequest = limitBySource(limiter, 'the boot doors');
-  const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams, path: string) => {
+  const send = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams, path: string): Promise<FastifyReply> => {
+    const entered = answering.enter(sourceKey(request.ip));
+    if (!entered) throw throttled(reply, 1, `Too many iPXE answers at once for ${request.ip}`);
+    const leave = await entered;
+    try {
+      return await respond(request, reply, params, path);
+    } finally {
+      leave();
+    }
+  };
+  const respond = async (request: FastifyRequest, reply: FastifyReply, params: IpxeParams, path: string) => {
     const started = performance.now();
     const answer = await ipxe.answer(params, baseUrl(request), request.ip, `${baseUrl(request)}${path}`);
     const record = {

@@ -75,6 +75,7 @@ export function toMusterError(error: unknown): MusterError {
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: MusterError): FastifyReply {
   const entry = errorCodes[error.code];
+  if (typeof error.extra.retry_after === 'number') reply.header('retry-after', String(error.extra.retry_after));
   return reply
     .status(entry.status)
     .type('application/problem+json')

@@ -1,10 +1,13 @@
 import { jobStates, machineStates } from '@muster/contract';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { RenderStats } from '../templates/pool.ts';
 
 export interface MetricSources {
   version: string;
   machinesByState(): Promise<Record<string, number>>;
   jobsByState(): Promise<Record<string, number>>;
+  /** The render threads' queue and counts (platform/templates). */
+  renders(): RenderStats;
 }
 
 export interface Metrics {
@@ -91,5 +94,35 @@ export function createMetrics(sources: MetricSources): Metrics {
     help: 'Bytes of artifacts sent over HTTP',
     registers: [registry],
   });
+  renderMetrics(registry, sources.renders);
   return { registry, httpDuration, enrollments, jobsFinished, tftpTransfers, tftpBytes, bootRequests, artifactBytes };
+}
+
+/** The render threads, read at scrape time: what waits and runs, and how renders ended. */
+function renderMetrics(registry: Registry, renders: () => RenderStats): void {
+  new Gauge({
+    name: 'muster_template_renders_pending',
+    help: 'Template renders now, waiting for a render thread (queued) or running on one (running)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const stats = renders();
+      this.set({ state: 'queued' }, stats.queued);
+      this.set({ state: 'running' }, stats.running);
+    },
+  });
+  new Counter({
+    name: 'muster_template_renders_total',
+    help: 'Template renders by outcome: rendered, failed (template error), timeout (ended at the time limit), refused (queue full)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+    collect() {
+      const stats = renders();
+      this.reset();
+      this.inc({ outcome: 'rendered' }, stats.rendered);
+      this.inc({ outcome: 'failed' }, stats.failed);
+      this.inc({ outcome: 'timeout' }, stats.timedOut);
+      this.inc({ outcome: 'refused' }, stats.refused);
+    },
+  });
 }

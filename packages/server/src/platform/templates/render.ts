@@ -1,70 +1,67 @@
-import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { MusterError } from '@muster/contract';
-import { Liquid, type Template } from 'liquidjs';
+import { maxRenderedBytes, parseTemplate } from './engine.ts';
+import { type RenderLimits, RenderPool, type RenderStats } from './pool.ts';
 
-/** Output larger than this is refused: boot files rendered per machine are config files, not images. */
-export const maxRenderedBytes = 1024 * 1024;
+export { maxRenderedBytes };
 
-const engine = new Liquid({
-  // Templates get no file system at all: an empty in-memory one stands in for the server's files, so
-  // include, render and layout could find nothing even if the tags below were not refused.
-  templates: {},
-  relativeReference: false,
-  strictFilters: true,
-  ownPropertyOnly: true,
-  // Bounds on parse size, render time (ms) and memory, so a template cannot stall the server.
-  parseLimit: 1024 * 1024,
-  renderLimit: 1000,
-  memoryLimit: 16 * 1024 * 1024,
-  cache: false,
-});
+/** The limits when no server has set them (the defaults of the render_* settings). */
+export const defaultRenderLimits: RenderLimits = { threads: Math.min(availableParallelism(), 2), timeoutMs: 1000, maxQueued: 64 };
 
-// An operator's template is public output (iPXE scripts, Pi boot files): the tags that read other files are
-// refused when the template is parsed, so a template that uses one is refused when it is saved.
-for (const tag of ['include', 'render', 'layout']) {
-  engine.registerTag(tag, {
-    parse() {
-      throw new Error(`the ${tag} tag is not available: templates have no files to read`);
-    },
-    *render() {},
-  });
+// One pool per process, as the Liquid engine was: every caller renders through it without being handed it.
+let pool: RenderPool | null = null;
+let limits: RenderLimits = defaultRenderLimits;
+let holders = 0;
+
+function currentPool(): RenderPool {
+  pool ??= new RenderPool(limits);
+  return pool;
 }
 
-const parsed = new Map<string, Template[]>();
-const maxCached = 512;
-
-function parse(source: string): Template[] {
-  const key = createHash('sha256').update(source).digest('hex');
-  let templates = parsed.get(key);
-  if (!templates) {
-    templates = engine.parse(source);
-    if (parsed.size >= maxCached) parsed.delete(parsed.keys().next().value as string);
-    parsed.set(key, templates);
-  }
-  return templates;
-}
-
-/** Renders a Liquid template with `context`; a template error names the template, never a server path. */
-export async function renderTemplate(name: string, source: string, context: Record<string, unknown>): Promise<Buffer> {
-  let text: string;
-  try {
-    text = await engine.render(parse(source), context);
-  } catch (error) {
-    throw new MusterError('validation_failed', `Template ${name} does not render: ${(error as Error).message.split('\n')[0]}`);
-  }
-  const bytes = Buffer.from(text);
-  if (bytes.length > maxRenderedBytes)
-    throw new MusterError('payload_too_large', `Template ${name} renders ${bytes.length} bytes; at most ${maxRenderedBytes}`);
-  return bytes;
+/**
+ * Renders a Liquid template with `context` (plain data) on a render thread; a template error names the
+ * template, never a server path. Fails with render_timeout past the time limit and render_busy when too many
+ * renders wait already.
+ */
+export function renderTemplate(name: string, source: string, context: Record<string, unknown>): Promise<Buffer> {
+  return currentPool().render({ name, source, context });
 }
 
 /** Checks that a template parses, for the moment it is added rather than the moment a machine boots. */
 export function checkTemplate(name: string, source: string): void {
   try {
-    parse(source);
+    parseTemplate(source);
   } catch (error) {
     throw new MusterError('validation_failed', `Template ${name} does not parse: ${(error as Error).message.split('\n')[0]}`, {
       errors: [{ path: `/files/${name}`, message: 'Liquid syntax error' }],
     });
   }
+}
+
+/**
+ * A server's hold on the render threads with its limits; the threads end when the last holder lets go
+ * (`muster serve` stopping, or each test server of a process).
+ */
+export function holdRenderThreads(given: RenderLimits): { release(): Promise<void> } {
+  limits = { ...given };
+  pool?.configure(limits);
+  holders++;
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      holders--;
+      if (holders > 0 || !pool) return;
+      const closing = pool;
+      pool = null;
+      limits = defaultRenderLimits;
+      await closing.close();
+    },
+  };
+}
+
+/** The render threads' queue and counts, for metrics; zeros before the first render. */
+export function renderStats(): RenderStats {
+  return pool?.stats() ?? { queued: 0, running: 0, threads: 0, rendered: 0, failed: 0, timedOut: 0, refused: 0 };
 }
