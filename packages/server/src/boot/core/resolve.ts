@@ -1,13 +1,12 @@
 import type { Identifier, Rule } from '@muster/contract';
 import {
-  allocateFleetSeq,
   findIdentifierOwners,
   findMachineRow,
   insertMachineWithEvent,
   newMachineRow,
   replaceLabels,
 } from '../../modules/machines/store.ts';
-import { type Placement, placedColumns, placementFor } from '../../modules/profiles/placement.ts';
+import { nameBeforeTransaction, placedColumns, placementFor } from '../../modules/profiles/placement.ts';
 import type { Arrival } from '../../modules/rules/match.ts';
 import type { RuleService } from '../../modules/rules/service.ts';
 import { now } from '../../platform/crypto/ids.ts';
@@ -108,23 +107,6 @@ export class BootDiscovery {
   }
 
   /**
-   * A new machine with its fleet number and its profile's host name, rendered here, before the transaction that
-   * creates it opens: a template may take up to the render time limit, and on SQLite an open transaction would
-   * stall every writer meanwhile. The number is taken in a transaction of its own (a machine a parallel request
-   * created first leaves a gap; numbers are never reused anyway). Without a host name template nothing renders,
-   * and the creating transaction takes the number as before.
-   */
-  async #named(row: MachineRow, placed: Placement): Promise<{ machine: MachineRow; hostnameError: string | null }> {
-    if (!placed.profile?.spec.hostname) return { machine: row, hostnameError: null };
-    const fleet = placed.fleet;
-    const numbered = fleet ? { ...row, fleet_id: fleet.id, fleet_seq: await this.#tx.run((tx) => allocateFleetSeq(tx.db, fleet.id)) } : row;
-    const { columns, hostnameError } = await placedColumns({ db: this.#tx.db }, numbered, placed);
-    const machine = { ...numbered, ...columns };
-    if (!machine.hostname && fleet) machine.hostname = `${fleet.name}-${machine.fleet_seq}`;
-    return { machine, hostnameError };
-  }
-
-  /**
    * Creates a discovered machine at once, so that its very first request is answered. When a parallel
    * request of the same machine created it first, that machine is returned.
    */
@@ -135,14 +117,18 @@ export class BootDiscovery {
     const placed = await placementFor({ db: this.#tx.db }, placement.rule);
     if (placement.piTree) placed.piTree = placement.piTree;
     Object.assign(placed.labels, placement.labels);
-    const named = await this.#named(newMachineRow(arrival.identifiers, { state: 'discovered', last_seen_at: now() }), placed);
+    const named = await nameBeforeTransaction(
+      this.#tx,
+      newMachineRow(arrival.identifiers, { state: 'discovered', last_seen_at: now() }),
+      placed,
+    );
     return this.#tx.run(async (tx) => {
       const owners = await findIdentifierOwners(tx.db, arrival.identifiers);
       if (owners.length > 0) {
         const machine = (await findMachineRow(tx.db, owners[0].machine_id)) as MachineRow;
         return { kind: 'machine', machine, created: false, rule: null };
       }
-      const { columns } = await placedColumns(tx, named.machine, withoutHostnameTemplate(placed));
+      const { columns } = await placedColumns(tx, named.machine, named.placement);
       const machine = { ...named.machine, ...columns };
       const { hostnameError } = named;
       const rule = placement.rule?.name ?? null;
@@ -167,12 +153,4 @@ export class BootDiscovery {
       return { kind: 'machine', machine, created: true, rule: placement.rule };
     });
   }
-}
-
-/** The placement with its profile's host name template left out: placing with it renders nothing. */
-function withoutHostnameTemplate(placed: Placement): Placement {
-  if (!placed.profile?.spec.hostname) return placed;
-  const spec = { ...placed.profile.spec };
-  delete spec.hostname;
-  return { ...placed, profile: { ...placed.profile, spec } };
 }

@@ -1,4 +1,4 @@
-import { type EnrollRequest, type Identifier, type IdentifierKind, type Machine, MusterError } from '@muster/contract';
+import { type EnrollRequest, type Identifier, type IdentifierKind, type Machine, MusterError, type Rule } from '@muster/contract';
 import { now } from '../../platform/crypto/ids.ts';
 import type { MachineRow } from '../../platform/db/schema.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
@@ -14,7 +14,7 @@ import {
   replaceLabels,
   updateMachineRow,
 } from '../machines/store.ts';
-import { placedColumns, placementFor } from '../profiles/placement.ts';
+import { nameBeforeTransaction, placedColumns, placementFor } from '../profiles/placement.ts';
 import type { RuleService } from '../rules/service.ts';
 import { boundedFacts, defaultFactsBound, type FactsBound } from './facts.ts';
 
@@ -69,6 +69,26 @@ export class EnrollService {
   }
 
   /**
+   * Where the matching rule gives a profile with a host name template, the name is rendered before the enrollment's
+   * transaction opens (nameBeforeTransaction): for a new machine, or for one a boot door discovered and left
+   * unplaced. `machineId` null means a new machine. Other enrollments render nothing, and cost nothing here.
+   */
+  async #nameBeforeTransaction(rule: Rule | null, identifiers: Identifier[], facts: string | undefined) {
+    if (rule?.action !== 'discover') return null;
+    const placement = await placementFor(this.#tx, rule);
+    if (!placement.profile?.spec.hostname) return null;
+    const owners = [...new Set((await findIdentifierOwners(this.#tx.db, identifiers)).map((o) => o.machine_id))];
+    if (owners.length > 1) return null;
+    const time = now();
+    const known = owners.length === 1 ? await findMachineRow(this.#tx.db, owners[0]) : undefined;
+    if (known && (known.state !== 'discovered' || known.fleet_id !== null || known.profile !== null)) return null;
+    const row =
+      known ?? newMachineRow(identifiers, { state: 'enrolled', facts: facts ?? '{}', enrolled_at: time, last_seen_at: time }, time);
+    const named = await nameBeforeTransaction(this.#tx, { ...row, facts: facts ?? row.facts }, placement);
+    return { ...named, machineId: known ? known.id : null };
+  }
+
+  /**
    * Enrolls a machine from its registration image. Safe to retry: the same identifiers find the same
    * machine. Identifiers that point at two machines are a conflict: recorded as an event, never merged.
    * A machine past enrolled is not changed: the enrollment becomes a machine.enroll_reported event.
@@ -94,6 +114,7 @@ export class EnrollService {
           facts: facts === undefined ? {} : (JSON.parse(facts) as Record<string, unknown>),
         })
       : null;
+    const named = await this.#nameBeforeTransaction(rule, identifiers, facts);
     const outcome = await this.#tx.run(async (tx) => {
       const owners = await findIdentifierOwners(tx.db, identifiers);
       const machineIds = [...new Set(owners.map((o) => o.machine_id))];
@@ -122,8 +143,11 @@ export class EnrollService {
         }
         // From allowance in hand: a round trip only when a replica's reserved chunk is used up (limits/shared.ts).
         if (!(await this.#limits.discoveries.admit('enroll'))) return { throttled: this.#limits.discoveries.retryAfter() };
-        let row = newMachineRow(identifiers, { state: 'enrolled', facts: facts ?? '{}', enrolled_at: time, last_seen_at: time }, time);
-        const placement = await placementFor(tx, rule);
+        let row =
+          named?.machineId === null
+            ? named.machine
+            : newMachineRow(identifiers, { state: 'enrolled', facts: facts ?? '{}', enrolled_at: time, last_seen_at: time }, time);
+        const placement = named?.machineId === null ? named.placement : await placementFor(tx, rule);
         row = { ...row, ...(await placedColumns(tx, row, placement)).columns };
         await insertMachineWithEvent(tx, row, identifiers, {
           type: 'machine.enrolled',
@@ -171,7 +195,9 @@ export class EnrollService {
       // A machine a boot door discovered without placing it is placed now, with the facts the enrollment brings.
       let placedLabels: Record<string, string> | null = null;
       if (rule?.action === 'discover' && row.state === 'discovered' && row.fleet_id === null && row.profile === null) {
-        const placement = await placementFor(tx, rule);
+        const early = named?.machineId === row.id ? named : null;
+        const placement = early ? early.placement : await placementFor(tx, rule);
+        if (early) Object.assign(changes, placedFields(early.machine));
         Object.assign(changes, (await placedColumns(tx, { ...row, ...changes }, placement)).columns);
         if (Object.keys(placement.labels).length) placedLabels = placement.labels;
       }
@@ -196,4 +222,16 @@ export class EnrollService {
     }
     return outcome;
   }
+}
+
+/** What placing a machine sets, from a machine named before its transaction. */
+function placedFields(row: MachineRow): Partial<MachineRow> {
+  return {
+    fleet_id: row.fleet_id,
+    fleet_seq: row.fleet_seq,
+    hostname: row.hostname,
+    profile: row.profile,
+    profile_version: row.profile_version,
+    pi_tree: row.pi_tree,
+  };
 }

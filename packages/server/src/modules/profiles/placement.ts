@@ -101,3 +101,23 @@ export async function placedColumns(
   }
   return { columns, hostnameError };
 }
+
+/**
+ * A machine placed with its profile's host name rendered now, before the transaction that writes it opens: a template
+ * may take up to the render time limit, and on SQLite an open transaction would stall every writer meanwhile. The
+ * fleet number the name may use is taken first, in a statement of its own (a transaction that then fails leaves a
+ * gap; numbers are never reused anyway). The placement returned has the template left out, so that placing the
+ * machine again inside the transaction renders nothing. Without a host name template nothing happens here.
+ */
+export async function nameBeforeTransaction(
+  db: Pick<Tx, 'db'>,
+  row: MachineRow,
+  placement: Placement,
+  extra: { hwid?: string | null } = {},
+): Promise<{ machine: MachineRow; placement: Placement; hostnameError: string | null }> {
+  if (!placement.profile?.spec.hostname || row.hostname) return { machine: row, placement, hostnameError: null };
+  const { columns, hostnameError } = await placedColumns(db, row, placement, extra);
+  const spec = { ...placement.profile.spec };
+  delete spec.hostname;
+  return { machine: { ...row, ...columns }, placement: { ...placement, profile: { ...placement.profile, spec } }, hostnameError };
+}
