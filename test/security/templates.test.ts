@@ -221,6 +221,31 @@ eachDatabase(
       );
     });
 
+    test('an enrollment whose rule gives a looping host name template holds no transaction open either', async () => {
+      await h().request('POST', '/api/v1/fleets', { body: { name: 'slow-enroll' } });
+      const rule = {
+        door: 'enroll',
+        serial_pattern: 'SLOWNAME-*',
+        action: 'discover',
+        fleet: 'slow-enroll',
+        profile: 'slow-name',
+        priority: 1,
+      };
+      assert.equal((await h().request('PUT', '/api/v1/rules/slow-enroll', { body: rule })).status, 200);
+      const enrollment = h().request('POST', '/api/v1/enroll', {
+        token: null,
+        remoteAddress: '10.6.0.2',
+        body: { service_tag: 'SLOWNAME-1', mac_address: '02:00:5e:00:01:01' },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const write = await h().request('POST', '/api/v1/fleets', { body: { name: 'meanwhile-2' } });
+      const meanwhile = await h().request('GET', '/api/v1/machines/serial:SLOWNAME-1');
+      assert.deepEqual([write.status, meanwhile.status], [201, 404], 'the write was answered while the host name rendered');
+      assert.equal((await enrollment).status, 201);
+      const machine = (await h().request('GET', '/api/v1/machines/serial:SLOWNAME-1')).body;
+      assert.deepEqual([machine.hostname, machine.fleet_seq, machine.profile], ['slow-enroll-1', 1, 'slow-name']);
+    });
+
     test('over TFTP, a Pi file past the time limit is an error packet, the pool serves on, and a third file at once is refused', async () => {
       const operator = await h().userToken('operator');
       const files = await treeFiles(h(), {
