@@ -208,7 +208,15 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const wrongClaims = limits.failures('claim', config.claimFailuresPerMinute, 60_000);
   enrollmentTokenRoutes(
     app,
-    new EnrollmentService(transactor, ca, { ...defaultFactsBound, maxBytes: config.factsMaxBytes }, rules, keyring, config.publicUrl),
+    new EnrollmentService(
+      transactor,
+      ca,
+      { ...defaultFactsBound, maxBytes: config.factsMaxBytes },
+      rules,
+      keyring,
+      config.publicUrl,
+      discoveries,
+    ),
     wrongClaims,
     async (ref) => (await machines.get(ref)).id,
   );

@@ -45,7 +45,7 @@ export const ClaimProof = Type.Object(
     time: Type.String({ maxLength: 40, format: 'date-time', description: 'When the device signed, RFC 3339 (UTC)' }),
     signature: Type.String({
       minLength: 16,
-      maxLength: 1024,
+      maxLength: 1400,
       pattern: '^[A-Za-z0-9+/=_-]+$',
       description: 'Base64: ECDSA (DER) or RSA PKCS#1 v1.5 over SHA-256, as `openssl dgst -sha256 -sign` writes it',
     }),

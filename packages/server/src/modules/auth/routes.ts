@@ -34,10 +34,19 @@ export function authRoutes(app: App, auth: AuthService, failures: FailureCounter
         reply.header('retry-after', String(wait));
         throw new MusterError('rate_limited', `Too many failed logins; try again in ${wait} s`);
       }
-      const session = await auth.login(request.body.username, request.body.password, request.ip).catch(async (error) => {
-        await failures.fail(Object.values(keys)).catch((e) => request.log.error({ err: e }, 'failed login not counted'));
-        throw error;
-      });
+      // Guesses sent at once count before their outcome is known: the source and the pair take a place each.
+      const release = failures.attempt([keys.source, keys.pair], [source, pair]);
+      if (!release) {
+        reply.header('retry-after', '1');
+        throw new MusterError('rate_limited', 'Too many logins under way from this address; try again in 1 s');
+      }
+      const session = await auth
+        .login(request.body.username, request.body.password, request.ip)
+        .catch(async (error) => {
+          await failures.fail(Object.values(keys)).catch((e) => request.log.error({ err: e }, 'failed login not counted'));
+          throw error;
+        })
+        .finally(release);
       // Only a pair that has failed is forgiven: a correct login writes nothing.
       if (pair.failures > 0) await failures.forgive(keys.pair);
       return session;

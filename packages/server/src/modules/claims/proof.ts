@@ -45,11 +45,13 @@ export function claimStatus(status: ClaimStatus['status'], hasKey: boolean): Cla
   };
 }
 
-/** A retired machine's claim answers this: never an identity whose certificate is revoked. */
-export function retiredClaim(machineId: string, at: string | null): MusterError {
+/**
+ * A retired machine's claim answers this, with proof or without: never an identity whose certificate is revoked, and
+ * nothing that names the machine to a caller who may hold only the image's token and a hardware id.
+ */
+export function retiredClaim(at: string | null): MusterError {
   return new MusterError(
     'machine_retired',
-    `Machine ${machineId} was retired${at ? ` at ${at}` : ''}: its identity and certificate are no longer valid. Erase its credentials and claim again with a new one-time password or enrollment token.`,
-    { extra: { machine_id: machineId } },
+    `This device's machine was retired${at ? ` at ${at}` : ''}: its identity and certificate are no longer valid. Erase its credentials and claim again with a new one-time password or enrollment token.`,
   );
 }

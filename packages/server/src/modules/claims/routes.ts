@@ -2,7 +2,7 @@ import { ClaimAnswer, ClaimStatus, FleetSlot, IdParam, MusterError, OtpClaim, Sl
 import { Type } from 'typebox';
 import { throttled } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
-import { type FailureCounter, sourceKey } from '../../platform/limits/limiter.ts';
+import { countedAttempt, type FailureCounter, sourceKey } from '../../platform/limits/limiter.ts';
 import type { ClaimService } from './service.ts';
 
 export function claimRoutes(app: App, claims: ClaimService, wrongClaims: FailureCounter): void {
@@ -46,18 +46,15 @@ export function claimRoutes(app: App, claims: ClaimService, wrongClaims: Failure
       response: { 200: Type.Union([ClaimAnswer, ClaimStatus]), 201: ClaimAnswer },
     },
     handler: async (request, reply) => {
-      const key = sourceKey(request.ip);
-      const [standing] = await wrongClaims.standing([key]);
-      if (standing.retryAfter > 0) throw throttled(reply, standing.retryAfter, `Too many wrong claims from ${request.ip}`);
-      try {
-        const { answer, created } = await claims.claim(request.body, request.ip);
-        return reply.status(created ? 201 : 200).send(answer);
-      } catch (error) {
-        if (error instanceof MusterError && error.code === 'invalid_claim') {
-          await wrongClaims.fail([key]).catch((e) => request.log.error({ err: e }, 'wrong claim not counted'));
-        }
-        throw error;
-      }
+      const { answer, created } = await countedAttempt(
+        wrongClaims,
+        sourceKey(request.ip),
+        () => claims.claim(request.body, request.ip),
+        (error) => error instanceof MusterError && error.code === 'invalid_claim',
+        (wait) => throttled(reply, wait, `Too many wrong claims from ${request.ip}`),
+        (error) => request.log.error({ err: error }, 'wrong claim not counted'),
+      );
+      return reply.status(created ? 201 : 200).send(answer);
     },
   });
 }

@@ -217,8 +217,7 @@ export class ClaimService {
    */
   async #retry(slot: FleetSlotRow & { fleet: string }, input: OtpClaim): Promise<ClaimAnswer | ClaimStatus> {
     const machine = slot.machine_id ? await findMachineRow(this.#tx.db, slot.machine_id) : undefined;
-    if (slot.released_at || !machine || machine.state === 'retired')
-      throw retiredClaim(slot.machine_id ?? 'unknown', slot.released_at ?? machine?.updated_at ?? null);
+    if (slot.released_at || !machine || machine.state === 'retired') throw retiredClaim(slot.released_at ?? machine?.updated_at ?? null);
     if (!provesPossession(slot.device_key, input.hwid, input.proof)) return claimStatus('approved', slot.device_key !== null);
     const labels = await labelsOfMachine(this.#tx.db, machine.id);
     const device = await deviceConfiguration(this.#tx, this.#keyring, machine, labels, slot.hwid, { fleet: slot.fleet });

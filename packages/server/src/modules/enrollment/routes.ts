@@ -11,7 +11,7 @@ import {
 import { Type } from 'typebox';
 import { throttled } from '../../platform/http/limit.ts';
 import type { App } from '../../platform/http/types.ts';
-import { type FailureCounter, sourceKey } from '../../platform/limits/limiter.ts';
+import { countedAttempt, type FailureCounter, sourceKey } from '../../platform/limits/limiter.ts';
 import type { EnrollmentService } from './service.ts';
 
 const tags = ['enrollment tokens'];
@@ -71,18 +71,15 @@ export function enrollmentTokenRoutes(
       },
     },
     handler: async (request, reply) => {
-      const key = sourceKey(request.ip);
-      const [standing] = await wrongClaims.standing([key]);
-      if (standing.retryAfter > 0) throw throttled(reply, standing.retryAfter, `Too many wrong claims from ${request.ip}`);
-      try {
-        const { answer, created } = await tokens.claim(request.body, request.ip);
-        return reply.status(created ? 201 : answer.status === 'pending' ? 202 : 200).send(answer);
-      } catch (error) {
-        if (error instanceof MusterError && error.code === 'invalid_claim') {
-          await wrongClaims.fail([key]).catch((e) => request.log.error({ err: e }, 'wrong claim not counted'));
-        }
-        throw error;
-      }
+      const { answer, created } = await countedAttempt(
+        wrongClaims,
+        sourceKey(request.ip),
+        () => tokens.claim(request.body, request.ip),
+        (error) => error instanceof MusterError && error.code === 'invalid_claim',
+        (wait) => throttled(reply, wait, `Too many wrong claims from ${request.ip}`),
+        (error) => request.log.error({ err: error }, 'wrong claim not counted'),
+      );
+      return reply.status(created ? 201 : answer.status === 'pending' ? 202 : 200).send(answer);
     },
   });
 

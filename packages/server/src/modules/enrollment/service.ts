@@ -15,6 +15,7 @@ import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { randomCode, sha256Hex } from '../../platform/crypto/secrets.ts';
 import type { MachineRow, TokenClaimRow } from '../../platform/db/schema.ts';
 import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
+import { type Budget, MinuteBudget } from '../../platform/limits/budget.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 import type { CaService } from '../ca/service.ts';
 import { claimKey, claimStatus, provesPossession, retiredClaim } from '../claims/proof.ts';
@@ -66,7 +67,19 @@ export class EnrollmentService {
   readonly #keyring: Keyring;
   readonly #publicUrl: string;
 
-  constructor(tx: Transactor, ca: CaService, facts: FactsBound, rules: RuleService, keyring: Keyring, publicUrl: string) {
+  /** New machines from every anonymous door together, this one included (docs/security.md). */
+  readonly #discoveries: Budget;
+
+  constructor(
+    tx: Transactor,
+    ca: CaService,
+    facts: FactsBound,
+    rules: RuleService,
+    keyring: Keyring,
+    publicUrl: string,
+    discoveries: Budget = new MinuteBudget(0),
+  ) {
+    this.#discoveries = discoveries;
     this.#tx = tx;
     this.#ca = ca;
     this.#facts = facts;
@@ -161,6 +174,11 @@ export class EnrollmentService {
     if (rule && rule.action !== 'discover')
       throw await this.#rules.refuseClaim(rule.name, { door: 'token', token: token.name, hwid: hwid.value, source });
     const deviceKey = claimKey(input.csr);
+    // A token is in every image: it may make machines only as fast as the other anonymous doors together.
+    if (!(await this.#discoveries.admit('token'))) {
+      const wait = this.#discoveries.retryAfter();
+      throw new MusterError('rate_limited', `Too many new machines this minute; retry in ${wait} s`, { extra: { retry_after: wait } });
+    }
     const time = now();
     const placement = await placementFor(this.#tx, rule, { fleetId: token.fleet_id, profile: token.profile, labels });
     const auto =
@@ -225,7 +243,8 @@ export class EnrollmentService {
         return { answer: await this.#approveInTx(tx, claim, 'token', device), created: true };
       });
     } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
+      const raced = isUniqueViolation(error) || (error instanceof MusterError && error.code === 'conflict');
+      if (!raced) throw error;
       // The same device, twice at once: the one that lost learns what a retry learns.
       const settled = await findClaimByHwid(this.#tx.db, hwid.value);
       if (settled && settled.token_id === token.id) return { answer: await this.#retry(settled, input), created: false };
@@ -303,7 +322,7 @@ export class EnrollmentService {
   async #retry(claim: TokenClaimRow, input: TokenClaim): Promise<TokenClaimAnswer | ClaimStatus> {
     if (claim.status === 'rejected') throw new MusterError('invalid_claim', 'This claim was rejected by an operator');
     const machine = await findMachineRow(this.#tx.db, claim.machine_id);
-    if (!machine || machine.state === 'retired') throw retiredClaim(claim.machine_id, machine?.updated_at ?? null);
+    if (!machine || machine.state === 'retired') throw retiredClaim(machine?.updated_at ?? null);
     if (!provesPossession(claim.device_key, input.hwid, input.proof)) return claimStatus(claim.status, claim.device_key !== null);
     const labels = await labelsOf(this.#tx, machine.id);
     const fleet = machine.fleet_id ? ((await findFleet(this.#tx.db, machine.fleet_id))?.name ?? null) : null;

@@ -31,6 +31,9 @@ describe('secret flow: which variables hold the secret', () => {
       dynamic: '{{ vars[serial] }}',
       captured: '{% capture c %}{{ secret }}{% endcapture %}{{ c | size }}',
       raw: '{% raw %}{{ secret }}{% endraw %}',
+      named: '{% assign k = "secret" %}{{ [k] }}',
+      named_vars: '{% assign n = "vars" %}{{ [n].pw }}',
+      shell_test: '[ -f /etc/{{ serial }} ] && echo "[x]"',
       after_plain: '{{ vars.plain }}',
     });
     assert.deepEqual(Object.fromEntries(secret), {
@@ -44,6 +47,8 @@ describe('secret flow: which variables hold the secret', () => {
       aliased: 'uses vars, which holds vars.direct, which uses secret',
       dynamic: 'uses vars, which holds vars.direct, which uses secret',
       captured: 'uses secret',
+      named: 'looks up a variable by a name known only when rendering, which may be secret',
+      named_vars: 'looks up a variable by a name known only when rendering, which may be secret',
     });
   });
 

@@ -23,6 +23,18 @@ function readsOf(source: string): Segments[] | null {
   }
 }
 
+/**
+ * Whether the template's markup reads a top-level variable by a computed name (`{{ [k] }}`, `{{ [n].pw }}`): the
+ * analysis reports such a read as one of `k`, so it is found in the text, outside string literals and raw text.
+ */
+function looksUpByName(source: string): boolean {
+  for (const [, output, tag] of source.matchAll(/\{\{-?([\s\S]*?)-?\}\}|\{%-?([\s\S]*?)-?%\}/g)) {
+    const markup = (output ?? tag ?? '').replace(/'[^']*'|"[^"]*"/g, "''");
+    if (/(^|[^\w\])])\s*\[/.test(markup)) return true;
+  }
+  return false;
+}
+
 /** Why a variable is secret, as the words that follow its name: `uses secret`, `uses vars.b, which uses secret`. */
 export type SecretVariables = Map<string, string>;
 
@@ -34,6 +46,8 @@ function dependence(source: string, secretVars: SecretVariables): string | null 
   const reads = readsOf(source);
   if (reads === null) return undefined;
   if (reads.some((path) => path[0] === 'secret')) return 'uses secret';
+  // A name known only when rendering (`{% assign k = "secret" %}{{ [k] }}`) may be any of them, the secret too.
+  if (looksUpByName(source)) return 'looks up a variable by a name known only when rendering, which may be secret';
   const first = secretVars.entries().next().value;
   for (const path of reads) {
     if (path[0] !== 'vars') continue;

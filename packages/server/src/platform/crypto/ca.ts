@@ -233,8 +233,10 @@ export function checkedCsrKey(pem: string): Buffer {
   }
   const details = key.asymmetricKeyDetails ?? {};
   const ec = key.asymmetricKeyType === 'ec' && (details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1');
-  const rsa = key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048;
-  if (!ec && !rsa) throw new MusterError('bad_request', 'the CSR key must be ECDSA P-256 or P-384, or RSA of at least 2048 bits');
+  const bits = details.modulusLength ?? 0;
+  // At most 8192 bits: a retry's proof (a signature by this key) must fit its field, and verifying costs grow with size.
+  const rsa = key.asymmetricKeyType === 'rsa' && bits >= 2048 && bits <= 8192;
+  if (!ec && !rsa) throw new MusterError('bad_request', 'the CSR key must be ECDSA P-256 or P-384, or RSA of 2048 to 8192 bits');
   if (!hash)
     throw new MusterError('bad_request', 'the CSR is signed with an algorithm muster does not take (ECDSA or RSA with SHA-256 or SHA-384)');
   let valid = false;

@@ -16,6 +16,64 @@ export interface FailureCounter {
   fail(keys: readonly string[], now?: number): Promise<void>;
   /** Forgets a key's failures. Callers forgive only a key that has some, so a correct attempt writes nothing. */
   forgive(key: string): Promise<void>;
+  /**
+   * Takes a place for an attempt of these keys, given their standing: null when their failures plus the attempts
+   * under way in this process reach the limit. Guesses sent at once are counted before their outcome is known, so a
+   * burst cannot try more than the limit (per replica). The returned function gives the place back.
+   */
+  attempt(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null;
+}
+
+/** Attempts under way per key in this process, for FailureCounter.attempt. */
+export class AttemptsUnderWay {
+  readonly #pending = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  take(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null {
+    if (this.#max <= 0) return () => {};
+    if (keys.some((key, i) => standings[i].failures + (this.#pending.get(key) ?? 0) >= this.#max)) return null;
+    for (const key of keys) this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      for (const key of keys) {
+        const left = (this.#pending.get(key) ?? 1) - 1;
+        if (left > 0) this.#pending.set(key, left);
+        else this.#pending.delete(key);
+      }
+    };
+  }
+}
+
+/**
+ * Runs one attempt (a claim) counted against `key`: refused with `refuse(seconds)` while the key is at its limit,
+ * its failures (as `failed` tells them) counted before its place is given back.
+ */
+export async function countedAttempt<T>(
+  counter: FailureCounter,
+  key: string,
+  work: () => Promise<T>,
+  failed: (error: unknown) => boolean,
+  refuse: (seconds: number) => Error,
+  onCountError: (error: unknown) => void,
+): Promise<T> {
+  const standings = await counter.standing([key]);
+  if (standings[0].retryAfter > 0) throw refuse(standings[0].retryAfter);
+  const release = counter.attempt([key], standings);
+  if (!release) throw refuse(1);
+  try {
+    return await work();
+  } catch (error) {
+    if (failed(error)) await counter.fail([key]).catch(onCountError);
+    throw error;
+  } finally {
+    release();
+  }
 }
 
 /** The standing of a key with `failures` in the window, the oldest at `oldest` (ms): it waits until that one ages out. */
@@ -29,10 +87,16 @@ export class FailureLimiter implements FailureCounter {
   readonly #failures = new Map<string, number[]>();
   readonly #max: number;
   readonly #windowMs: number;
+  readonly #underWay: AttemptsUnderWay;
 
   constructor(max: number, windowMs: number) {
     this.#max = max;
     this.#windowMs = windowMs;
+    this.#underWay = new AttemptsUnderWay(max);
+  }
+
+  attempt(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null {
+    return this.#underWay.take(keys, standings);
   }
 
   #recent(key: string, now: number): number[] {

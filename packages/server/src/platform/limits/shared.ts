@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { Budget, BudgetExceeded } from './budget.ts';
-import { type FailureCounter, type FailureStanding, standingOf } from './limiter.ts';
+import { AttemptsUnderWay, type FailureCounter, type FailureStanding, standingOf } from './limiter.ts';
 import { addFailures, claimSpentReport, forgetFailures, pruneFailures, recentFailures, reserveAllowance } from './store.ts';
 
 /** Failure rows are pruned at most this often, by whichever replica records a failure. */
@@ -18,6 +18,7 @@ export class SharedFailureCounter implements FailureCounter {
   readonly #max: number;
   readonly #windowMs: number;
   readonly #onError: (error: unknown) => void;
+  readonly #underWay: AttemptsUnderWay;
   #prunedAt = 0;
 
   constructor(db: Kysely<Database>, scope: string, limits: { max: number; windowMs: number }, onError: (error: unknown) => void) {
@@ -26,6 +27,11 @@ export class SharedFailureCounter implements FailureCounter {
     this.#max = limits.max;
     this.#windowMs = limits.windowMs;
     this.#onError = onError;
+    this.#underWay = new AttemptsUnderWay(limits.max);
+  }
+
+  attempt(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null {
+    return this.#underWay.take(keys, standings);
   }
 
   async standing(keys: readonly string[], now = Date.now()): Promise<FailureStanding[]> {
