@@ -366,8 +366,10 @@ if (databaseKinds.includes('postgres')) {
         const results = await Promise.all(
           Array.from({ length: 400 }, async (_, i) => {
             const body = { fleet: 'twin', otp: slots[i % 40].otp, hwid: `HW-TWIN-${i}` };
-            if (i % 2 === 0) return claim(h, body);
-            const res = await second.app.inject({ method: 'POST', url: '/api/v1/claims/otp', payload: body });
+            // Each device from its own address, as devices are.
+            const remoteAddress = `10.2.${i % 250}.${1 + (i % 200)}`;
+            if (i % 2 === 0) return claim(h, body, remoteAddress);
+            const res = await second.app.inject({ method: 'POST', url: '/api/v1/claims/otp', payload: body, remoteAddress });
             return { status: res.statusCode, body: res.json() };
           }),
         );

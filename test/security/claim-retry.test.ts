@@ -47,11 +47,19 @@ eachDatabase('trust: a claim retry gets an identity only with proof of the claim
 
     // The attack as it worked: the revoked token, the hwid, no CSR, another address.
     assertStatusOnly(await tokenClaim(h, { token: made.body.token, hwid: 'HW-TRUST-1' }, '198.51.100.99'), 'approved', secret);
-    // A CSR of the attacker's own key, a proof signed by another key, a stale proof, a proof for another hwid: the same.
+    // A CSR of the attacker's own key: told the hwid was claimed with another key, and nothing else.
     const other = keys.csr('attacker');
+    const foreign = await tokenClaim(h, {
+      token: made.body.token,
+      hwid: 'HW-TRUST-1',
+      csr: other,
+      proof: keys.proof('attacker', 'HW-TRUST-1'),
+    });
+    assertProblem(foreign, 'conflict');
+    assert.ok(!foreign.text.includes(secret));
+    // A proof signed by another key, a stale proof, a proof for another hwid: status only.
     const stale = new Date(Date.now() - 10 * 60_000).toISOString();
     for (const body of [
-      { csr: other, proof: keys.proof('attacker', 'HW-TRUST-1') },
       { csr, proof: keys.proof('attacker', 'HW-TRUST-1') },
       { csr, proof: keys.proof('dev1', 'HW-TRUST-1', stale) },
       { csr, proof: keys.proof('dev1', 'HW-TRUST-2') },

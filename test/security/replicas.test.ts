@@ -101,7 +101,8 @@ onPostgres('security: two replicas on one PostgreSQL allow what one server allow
     assert.equal(before, 201, 'the budget is not spent before');
     const statuses: number[] = [];
     for (let n = 1; n < 14; n++) statuses.push((await ask(replica(n), '/api/v1/enroll', enrollBody(9000 + n), `192.0.2.${n + 1}`)).status);
-    assert.deepEqual(statuses, [201, 201, 201, 201, 201, 429, 429, 429, 429, 429, 429, 429, 429]);
+    // The token claim of the test before made a machine too: with the one above, 2 of the 6 are spent.
+    assert.deepEqual(statuses, [201, 201, 201, 201, 429, 429, 429, 429, 429, 429, 429, 429, 429]);
     // A machine already known is answered as usual past the budget, on either replica.
     assert.deepEqual(
       [

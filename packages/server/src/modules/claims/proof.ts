@@ -55,3 +55,16 @@ export function retiredClaim(at: string | null): MusterError {
     `This device's machine was retired${at ? ` at ${at}` : ''}: its identity and certificate are no longer valid. Erase its credentials and claim again with a new one-time password or enrollment token.`,
   );
 }
+
+/**
+ * A retry that sends a CSR of another key than the claim's (or a key where the claim had none) is not the device
+ * that claimed: it is told so, so that a device whose hardware id someone claimed first learns it, instead of
+ * reading "approved" forever.
+ */
+export function checkSameKey(kept: string | null, csr: string | undefined): void {
+  if (csr === undefined || claimKey(csr) === kept) return;
+  throw new MusterError(
+    'conflict',
+    'This hardware id was claimed with another key: if this device did not claim it before, an operator must retire that machine',
+  );
+}

@@ -31,7 +31,7 @@ import { machineAddress } from '../pools/store.ts';
 import { deviceConfiguration, type KeptAnswer, keptAnswer, prepareDevice } from '../profiles/machine.ts';
 import { placedColumns, placementFor } from '../profiles/placement.ts';
 import type { RuleService } from '../rules/service.ts';
-import { claimKey, claimStatus, provesPossession, retiredClaim } from './proof.ts';
+import { checkSameKey, claimKey, claimStatus, provesPossession, retiredClaim } from './proof.ts';
 import { bindSlotToNewMachine, findSlotByOtp, insertSlots, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
 
 // One-time-password claims (seed 001, docs/identity.md): an operator allocates slots to a fleet, each with a
@@ -218,6 +218,7 @@ export class ClaimService {
   async #retry(slot: FleetSlotRow & { fleet: string }, input: OtpClaim): Promise<ClaimAnswer | ClaimStatus> {
     const machine = slot.machine_id ? await findMachineRow(this.#tx.db, slot.machine_id) : undefined;
     if (slot.released_at || !machine || machine.state === 'retired') throw retiredClaim(slot.released_at ?? machine?.updated_at ?? null);
+    checkSameKey(slot.device_key, input.csr);
     if (!provesPossession(slot.device_key, input.hwid, input.proof)) return claimStatus('approved', slot.device_key !== null);
     const labels = await labelsOfMachine(this.#tx.db, machine.id);
     const device = await deviceConfiguration(this.#tx, this.#keyring, machine, labels, slot.hwid, { fleet: slot.fleet });

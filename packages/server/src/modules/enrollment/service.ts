@@ -18,7 +18,7 @@ import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/t
 import { type Budget, MinuteBudget } from '../../platform/limits/budget.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 import type { CaService } from '../ca/service.ts';
-import { claimKey, claimStatus, provesPossession, retiredClaim } from '../claims/proof.ts';
+import { checkSameKey, claimKey, claimStatus, provesPossession, retiredClaim } from '../claims/proof.ts';
 import { boundedFacts, type FactsBound } from '../enroll/facts.ts';
 import { findFleet } from '../fleets/store.ts';
 import { transitionInTx } from '../machines/service.ts';
@@ -323,6 +323,7 @@ export class EnrollmentService {
     if (claim.status === 'rejected') throw new MusterError('invalid_claim', 'This claim was rejected by an operator');
     const machine = await findMachineRow(this.#tx.db, claim.machine_id);
     if (!machine || machine.state === 'retired') throw retiredClaim(machine?.updated_at ?? null);
+    checkSameKey(claim.device_key, input.csr);
     if (!provesPossession(claim.device_key, input.hwid, input.proof)) return claimStatus(claim.status, claim.device_key !== null);
     const labels = await labelsOf(this.#tx, machine.id);
     const fleet = machine.fleet_id ? ((await findFleet(this.#tx.db, machine.fleet_id))?.name ?? null) : null;

@@ -19,9 +19,11 @@ export interface FailureCounter {
   /**
    * Takes a place for an attempt of these keys, given their standing: null when their failures plus the attempts
    * under way in this process reach the limit. Guesses sent at once are counted before their outcome is known, so a
-   * burst cannot try more than the limit (per replica). The returned function gives the place back.
+   * burst cannot try more than the limit (per replica). `clean`: a key with no failure may have this many under way
+   * instead (a site claiming its devices through one NAT address is not held to the failure limit). The returned
+   * function gives the place back.
    */
-  attempt(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null;
+  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null;
 }
 
 /** Attempts under way per key in this process, for FailureCounter.attempt. */
@@ -33,9 +35,13 @@ export class AttemptsUnderWay {
     this.#max = max;
   }
 
-  take(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null {
+  take(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null {
     if (this.#max <= 0) return () => {};
-    if (keys.some((key, i) => standings[i].failures + (this.#pending.get(key) ?? 0) >= this.#max)) return null;
+    const full = (key: string, i: number) => {
+      const pending = this.#pending.get(key) ?? 0;
+      return clean !== undefined && standings[i].failures === 0 ? pending >= clean : standings[i].failures + pending >= this.#max;
+    };
+    if (keys.some(full)) return null;
     for (const key of keys) this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
     let given = false;
     return () => {
@@ -51,6 +57,13 @@ export class AttemptsUnderWay {
 }
 
 /**
+ * Claims one address may have under way while it has no wrong one: a site's NAT claims many devices at once. The
+ * secrets claims carry are random (120 bits and more), so guessing stays hopeless at any rate; the failure limit
+ * bounds the load, and past the first failure a burst is held to it.
+ */
+export const cleanClaimsUnderWay = 64;
+
+/**
  * Runs one attempt (a claim) counted against `key`: refused with `refuse(seconds)` while the key is at its limit,
  * its failures (as `failed` tells them) counted before its place is given back.
  */
@@ -64,7 +77,7 @@ export async function countedAttempt<T>(
 ): Promise<T> {
   const standings = await counter.standing([key]);
   if (standings[0].retryAfter > 0) throw refuse(standings[0].retryAfter);
-  const release = counter.attempt([key], standings);
+  const release = counter.attempt([key], standings, cleanClaimsUnderWay);
   if (!release) throw refuse(1);
   try {
     return await work();
@@ -95,8 +108,8 @@ export class FailureLimiter implements FailureCounter {
     this.#underWay = new AttemptsUnderWay(max);
   }
 
-  attempt(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null {
-    return this.#underWay.take(keys, standings);
+  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null {
+    return this.#underWay.take(keys, standings, clean);
   }
 
   #recent(key: string, now: number): number[] {

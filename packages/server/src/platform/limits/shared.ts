@@ -30,8 +30,8 @@ export class SharedFailureCounter implements FailureCounter {
     this.#underWay = new AttemptsUnderWay(limits.max);
   }
 
-  attempt(keys: readonly string[], standings: readonly FailureStanding[]): (() => void) | null {
-    return this.#underWay.take(keys, standings);
+  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null {
+    return this.#underWay.take(keys, standings, clean);
   }
 
   async standing(keys: readonly string[], now = Date.now()): Promise<FailureStanding[]> {
