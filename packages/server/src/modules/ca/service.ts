@@ -6,6 +6,7 @@ import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
 import type { EventBus } from '../../platform/db/event-bus.ts';
 import { insertSettingIfAbsent, readSetting, writeSetting } from '../../platform/db/settings.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
+import type { CaPolicyService } from './policy-service.ts';
 import {
   certificateFromRow,
   findCertificate,
@@ -57,30 +58,31 @@ export class CaService {
   /** Counts loads, so that a reload that read the database before a newer import finished does not undo it. */
   #generation = 0;
   readonly #changed = new Set<() => void>();
-  readonly #validityDays: number;
+  readonly #policy: CaPolicyService;
 
-  private constructor(tx: Transactor, keyring: Keyring, ca: CertificateAuthority, imported: boolean, validityDays: number) {
+  private constructor(tx: Transactor, keyring: Keyring, ca: CertificateAuthority, imported: boolean, policy: CaPolicyService) {
     this.#tx = tx;
     this.#keyring = keyring;
     this.#ca = ca;
     this.#imported = imported;
-    this.#validityDays = validityDays;
+    this.#policy = policy;
   }
 
   /**
-   * `bus`: a CA imported on another replica (its event arrives there) is loaded here too; `onReloadError` hears a
-   * reload that failed, and the CA in use stays.
+   * `policy`: what every certificate is checked against before it is issued. `bus`: a CA imported on another
+   * replica (its event arrives there) is loaded here too; `onReloadError` hears a reload that failed, and the CA in
+   * use stays.
    */
   static async open(
     tx: Transactor,
     keyring: Keyring,
-    validitySeconds: number,
+    policy: CaPolicyService,
     bus?: EventBus,
     onReloadError: (error: unknown) => void = () => {},
   ): Promise<CaService> {
     const { material, imported } = await loadOrCreate(tx, keyring);
     const ca = await CertificateAuthority.load(material);
-    const service = new CaService(tx, keyring, ca, imported, Math.max(1, validitySeconds / 86_400));
+    const service = new CaService(tx, keyring, ca, imported, policy);
     bus?.subscribe((event) => {
       if (event.type === 'ca.imported') service.#reload().catch(onReloadError);
     });
@@ -159,7 +161,10 @@ export class CaService {
     return this.info();
   }
 
-  /** Issues a certificate for a machine from its CSR inside the caller's transaction, and records it. */
+  /**
+   * Issues a certificate for a machine from its CSR inside the caller's transaction, and records it: only when the
+   * CA policy allows it whole (ca_policy_violation otherwise, which rolls the caller's transaction back).
+   */
   async issueInTx(
     tx: Tx,
     machineId: string,
@@ -168,7 +173,13 @@ export class CaService {
     actor: string,
     source?: string,
   ): Promise<Certificate> {
-    const issued = await this.#ca.issue(csrPem, subject, this.#validityDays);
+    const asked = typeof subject === 'string' ? { commonName: subject, dnsNames: [subject], ipAddresses: [] } : subject;
+    const checked = await this.#policy.checkIssue(tx, machineId, {
+      keyUsages: ['digitalSignature', 'keyEncipherment'],
+      extendedKeyUsages: ['clientAuth'],
+      ...asked,
+    });
+    const issued = await this.#ca.issue(csrPem, checked, checked.days);
     const row = {
       serial: issued.serial,
       machine_id: machineId,

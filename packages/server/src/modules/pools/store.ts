@@ -26,3 +26,9 @@ export async function insertAllocation(
 ): Promise<void> {
   await db.insertInto('ip_allocations').values({ fleet_id: fleetId, address, machine_id: machineId, created_at: at }).execute();
 }
+
+/** The addresses a machine holds from its fleet's IP pool. */
+export async function machineAddresses(db: Kysely<Database>, machineId: string): Promise<string[]> {
+  const rows = await db.selectFrom('ip_allocations').select('address').where('machine_id', '=', machineId).execute();
+  return rows.map((row) => row.address);
+}
