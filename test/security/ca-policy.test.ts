@@ -137,6 +137,43 @@ eachDatabase('An admin-owned CA policy holds profiles and every issuance', (h) =
     assert.equal((await h().request('PUT', '/api/v1/ca/policy', { body: {} })).status, 200);
   });
 
+  test('an enrollment token’s claim and an operator’s approval are refused alike once the policy is tightened, and nothing is spent', async () => {
+    assert.equal(
+      (await h().request('PUT', '/api/v1/ca/policy', { body: { extended_key_usages: ['clientAuth', 'serverAuth'] } })).status,
+      200,
+    );
+    const spec = { certificate: { extended_key_usages: ['clientAuth', 'serverAuth'] } };
+    assert.equal((await h().request('PUT', '/api/v1/profiles/token-servers', { body: { spec } })).status, 200);
+    const auto = await h().request('POST', '/api/v1/enrollment-tokens', {
+      body: { name: 'auto-servers', profile: 'token-servers', approval: 'auto' },
+    });
+    const manual = await h().request('POST', '/api/v1/enrollment-tokens', {
+      body: { name: 'manual-servers', profile: 'token-servers', approval: 'manual' },
+    });
+    const tokenClaim = (token: string, hwid: string) =>
+      h().request('POST', '/api/v1/claims/token', { token: null, body: { token, hwid, csr: keys.csr(hwid) } });
+    const pending = await tokenClaim(manual.body.token, 'HW-TOKEN-MANUAL');
+    assert.equal(pending.body.status, 'pending', pending.text);
+    assert.equal((await h().request('PUT', '/api/v1/ca/policy', { body: {} })).status, 200);
+
+    const refusal = [
+      { path: '/certificate/extended_key_usages/1', message: 'serverAuth is not allowed by the CA policy (allowed: clientAuth)' },
+    ];
+    const claimed = await tokenClaim(auto.body.token, 'HW-TOKEN-AUTO');
+    assertProblem(claimed, 'ca_policy_violation');
+    assert.deepEqual(claimed.body.errors, refusal);
+    const approval = await h().request('POST', `/api/v1/machines/${pending.body.machine_id}/approve`);
+    assertProblem(approval, 'ca_policy_violation');
+    assert.deepEqual(approval.body.errors, refusal);
+
+    const tokens = (await h().request('GET', '/api/v1/enrollment-tokens')).body;
+    const uses = Object.fromEntries(tokens.map((t: { name: string; uses: number }) => [t.name, t.uses]));
+    assert.deepEqual([uses['auto-servers'], uses['manual-servers']], [0, 1], 'the refused claim spent no use');
+    assert.equal((await h().request('GET', '/api/v1/machines/hwid:HW-TOKEN-AUTO')).status, 404);
+    assert.equal((await h().request('GET', `/api/v1/machines/${pending.body.machine_id}`)).body.state, 'discovered', 'still pending');
+    assert.equal((await h().request('GET', `/api/v1/machines/${pending.body.machine_id}/certificates`)).body.length, 0);
+  });
+
   test('a template-rendered IP SAN is allowed when it is the machine’s own pool address, and refused otherwise', async () => {
     const [first, second] = await fleetWithProfile(
       h,
