@@ -1,5 +1,5 @@
 import { type CaPolicy, type CaPolicySet, type CertificatePolicy, type FieldError, MusterError } from '@muster/contract';
-import type { IssuePolicy } from '../../platform/crypto/ca.ts';
+import { deviceUsages, type IssuePolicy } from '../../platform/crypto/ca.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 import { addressNumber, addressText } from '../pools/cidr.ts';
 
@@ -9,8 +9,6 @@ import { addressNumber, addressText } from '../pools/cidr.ts';
 
 export const defaultKeyUsages = ['digitalSignature', 'keyEncipherment', 'keyAgreement', 'nonRepudiation'] as const;
 export const defaultExtendedKeyUsages = ['clientAuth'] as const;
-const profileKeyUsages = ['digitalSignature', 'keyEncipherment'];
-const profileExtendedKeyUsages = ['clientAuth'];
 
 /** The policy with defaults filled in, from what an admin set; `validitySeconds` is the certificate_validity setting. */
 export function policyInForce(
@@ -154,12 +152,12 @@ export function profileViolations(certificate: CertificatePolicy | undefined, po
   const section = certificate ? '/spec/certificate' : '/spec';
   const c = certificate ?? {};
   usageViolations(
-    c.extended_key_usages ?? profileExtendedKeyUsages,
+    c.extended_key_usages ?? deviceUsages.extendedKeyUsages,
     policy.extended_key_usages,
     c.extended_key_usages ? (i) => at(`extended_key_usages/${i}`) : section,
     errors,
   );
-  usageViolations(c.key_usages ?? profileKeyUsages, policy.key_usages, c.key_usages ? (i) => at(`key_usages/${i}`) : section, errors);
+  usageViolations(c.key_usages ?? deviceUsages.keyUsages, policy.key_usages, c.key_usages ? (i) => at(`key_usages/${i}`) : section, errors);
   const commonName = c.common_name?.trim();
   if (c.dns_names?.length === 0 && commonName && !isTemplate(commonName) && looksLikeName(commonName)) {
     const problem = nameViolation(commonName, policy);

@@ -1,5 +1,5 @@
 import { type CaInfo, type Certificate, MusterError } from '@muster/contract';
-import { type CaMaterial, CertificateAuthority, checkImport, createCa, type IssuePolicy } from '../../platform/crypto/ca.ts';
+import { type CaMaterial, CertificateAuthority, checkImport, createCa, deviceUsages, type IssuePolicy } from '../../platform/crypto/ca.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
@@ -174,11 +174,7 @@ export class CaService {
     source?: string,
   ): Promise<Certificate> {
     const asked = typeof subject === 'string' ? { commonName: subject, dnsNames: [subject], ipAddresses: [] } : subject;
-    const checked = await this.#policy.checkIssue(tx, machineId, {
-      keyUsages: ['digitalSignature', 'keyEncipherment'],
-      extendedKeyUsages: ['clientAuth'],
-      ...asked,
-    });
+    const checked = await this.#policy.checkIssue(tx, machineId, { ...deviceUsages, ...asked });
     const issued = await this.#ca.issue(csrPem, checked, checked.days);
     const row = {
       serial: issued.serial,
