@@ -361,6 +361,9 @@ eachDatabase('Who may call what', (h) => {
     { method: 'DELETE', path: '/api/v1/rules/{name}', least: 'operator', build: async () => ({ url: `/api/v1/rules/${await newRule()}` }) },
     // A body that is no CA: the admin's call is refused as bad input, and the CA every other test uses stays.
     { method: 'PUT', path: '/api/v1/ca', least: 'admin', build: () => ({ url: '/api/v1/ca', body: { certificate: 'x', key: 'y' } }) },
+    { method: 'GET', path: '/api/v1/ca/policy', least: 'viewer', build: () => ({ url: '/api/v1/ca/policy' }) },
+    // The policy every other test issues under: the admin's call sets the defaults again.
+    { method: 'PUT', path: '/api/v1/ca/policy', least: 'admin', build: () => ({ url: '/api/v1/ca/policy', body: {} }) },
     { method: 'GET', path: '/api/v1/schemas/profile', least: 'viewer', build: () => ({ url: '/api/v1/schemas/profile' }) },
     { method: 'GET', path: '/api/v1/profiles', least: 'viewer', build: () => ({ url: '/api/v1/profiles' }) },
     {

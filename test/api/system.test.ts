@@ -68,6 +68,8 @@ const protectedOperations = [
   'PUT /api/v1/rules/{name}',
   'DELETE /api/v1/rules/{name}',
   'PUT /api/v1/ca',
+  'GET /api/v1/ca/policy',
+  'PUT /api/v1/ca/policy',
   'GET /api/v1/schemas/profile',
   'GET /api/v1/profiles',
   'GET /api/v1/profiles/{name}',

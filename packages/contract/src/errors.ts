@@ -10,6 +10,7 @@ export const errorCodes = {
   boot_refused: { status: 403, exit: 4, title: 'A rule refuses this machine' },
   invalid_claim: { status: 403, exit: 5, title: 'The claim is not valid' },
   forbidden: { status: 403, exit: 5, title: 'Your role does not allow this' },
+  ca_policy_violation: { status: 403, exit: 4, title: 'The CA policy does not allow this certificate' },
   not_found: { status: 404, exit: 3, title: 'Not found' },
   machine_not_found: { status: 404, exit: 3, title: 'No such machine' },
   conflict: { status: 409, exit: 4, title: 'The request conflicts with the current state' },

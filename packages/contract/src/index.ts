@@ -5,6 +5,7 @@ export * from './roles.ts';
 export * from './schemas/artifact.ts';
 export * from './schemas/boot.ts';
 export * from './schemas/bulk.ts';
+export * from './schemas/ca-policy.ts';
 export * from './schemas/common.ts';
 export * from './schemas/event.ts';
 export * from './schemas/fleet.ts';

@@ -25,6 +25,7 @@ import { buildRoutes } from './modules/builds/routes.ts';
 import { BuildService } from './modules/builds/service.ts';
 import { bulkRoutes } from './modules/bulk/routes.ts';
 import { BulkService } from './modules/bulk/service.ts';
+import { CaPolicyService } from './modules/ca/policy-service.ts';
 import { caRoutes } from './modules/ca/routes.ts';
 import { CaService } from './modules/ca/service.ts';
 import { claimRoutes } from './modules/claims/routes.ts';
@@ -137,7 +138,12 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   const bus = new EventBus();
   const transactor = new Transactor(db, bus, (events) => domainLog.observe(events));
   const caReloadFailed = (error: unknown) => log.error({ err: error }, 'the imported CA was not loaded; the one before still issues');
-  const ca = await CaService.open(transactor, keyring, config.certificateValiditySeconds, bus, caReloadFailed).catch(async (error) => {
+  const caPolicy = new CaPolicyService(
+    transactor,
+    { validitySeconds: config.certificateValiditySeconds, publicUrl: config.publicUrl },
+    bus,
+  );
+  const ca = await CaService.open(transactor, keyring, caPolicy, bus, caReloadFailed).catch(async (error) => {
     await db.close();
     throw error instanceof KeyringError ? new MusterError('bad_request', error.message) : error;
   });
@@ -198,7 +204,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
     new SourceLimiter({ ratePerMinute: config.enrollRatePerMinute, burst: config.enrollRatePerMinute }),
   );
   machineRoutes(app, machines);
-  caRoutes(app, ca, {
+  caRoutes(app, ca, caPolicy, {
     id: async (ref) => (await machines.get(ref)).id,
     get: (id) => machines.get(id),
     policy: (id) => certificatePolicyOf(transactor, id),
@@ -242,7 +248,7 @@ export async function createMuster(config: Config, options: MusterOptions = {}):
   jobRoutes(app, jobs);
   eventRoutes(app, events, bus);
   ruleRoutes(app, rules);
-  profileRoutes(app, new ProfileService(transactor), async (ref) => (await machines.get(ref)).id);
+  profileRoutes(app, new ProfileService(transactor, caPolicy), async (ref) => (await machines.get(ref)).id);
   explainRoutes(app, new ExplainService(transactor), async (ref) => (await machines.get(ref)).id);
   const endpoints = new EndpointService(transactor, keyring);
   endpointRoutes(app, endpoints);

@@ -6,7 +6,7 @@ import { PlainText, ProseText, Timestamp } from './common.ts';
 // is Liquid, rendered in the sandbox of platform/templates with the machine's context (docs/profiles.md lists it).
 
 const Template = (maxLength: number, description?: string) => Type.String(description ? { maxLength, description } : { maxLength });
-const Duration = Type.String({ pattern: '^[0-9]{1,6}[smhd]$', description: 'A duration: 30s, 10m, 12h, 90d' });
+export const Duration = Type.String({ pattern: '^[0-9]{1,6}[smhd]$', description: 'A duration: 30s, 10m, 12h, 90d' });
 export const ProfileName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Short name' });
 export const ProfileNameParam = Type.Object({ name: ProfileName });
 /** An admin-defined HTTP endpoint a hook may call (docs/profiles.md): profiles name it, never a URL. */

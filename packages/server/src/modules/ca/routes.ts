@@ -1,9 +1,21 @@
-import { CaImport, CaInfo, Certificate, CertificateRevoke, DeviceRenew, DeviceSelf, IdParam, type Machine } from '@muster/contract';
+import {
+  CaImport,
+  CaInfo,
+  CaPolicy,
+  CaPolicySet,
+  Certificate,
+  CertificateRevoke,
+  DeviceRenew,
+  DeviceSelf,
+  IdParam,
+  type Machine,
+} from '@muster/contract';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { IssuePolicy } from '../../platform/crypto/ca.ts';
 import { verifiedPeerCertificate } from '../../platform/http/tls.ts';
 import type { App } from '../../platform/http/types.ts';
+import type { CaPolicyService } from './policy-service.ts';
 import { type CaService, noDeviceCertificate } from './service.ts';
 
 /** Refuses before the body is read when the client presented no certificate that chains to muster's CA. */
@@ -20,7 +32,7 @@ export interface CaMachines {
   self(certificate: Certificate): Promise<DeviceSelf>;
 }
 
-export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
+export function caRoutes(app: App, ca: CaService, policy: CaPolicyService, machines: CaMachines): void {
   const machineId = machines.id;
 
   app.get('/api/v1/device/self', {
@@ -79,6 +91,27 @@ export function caRoutes(app: App, ca: CaService, machines: CaMachines): void {
       response: { 200: CaInfo },
     },
     handler: (request) => ca.import(request.principal.actor, request.body),
+  });
+
+  app.get('/api/v1/ca/policy', {
+    config: { action: 'ca.read' },
+    schema: {
+      tags: ['ca'],
+      summary: 'The CA policy: what any certificate muster issues may hold (usages, names, addresses, validity)',
+      response: { 200: CaPolicy },
+    },
+    handler: () => policy.get(),
+  });
+
+  app.put('/api/v1/ca/policy', {
+    config: { action: 'ca.write' },
+    schema: {
+      tags: ['ca'],
+      summary: 'Replace the CA policy whole (a field left out takes its default); profiles and issuance are held to it',
+      body: CaPolicySet,
+      response: { 200: CaPolicy },
+    },
+    handler: (request) => policy.set(request.principal.actor, request.body),
   });
 
   app.get('/api/v1/ca/crl', {

@@ -1,5 +1,5 @@
 import { type CaInfo, type Certificate, MusterError } from '@muster/contract';
-import { type CaMaterial, CertificateAuthority, checkImport, createCa, type IssuePolicy } from '../../platform/crypto/ca.ts';
+import { type CaMaterial, CertificateAuthority, checkImport, createCa, deviceUsages, type IssuePolicy } from '../../platform/crypto/ca.ts';
 import { now } from '../../platform/crypto/ids.ts';
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import { lockForTransaction } from '../../platform/db/advisory-lock.ts';
@@ -8,6 +8,7 @@ import type { NewEvent } from '../../platform/db/event-store.ts';
 import type { CertificateRow } from '../../platform/db/schema.ts';
 import { insertSettingIfAbsent, readSetting, writeSetting } from '../../platform/db/settings.ts';
 import type { Transactor, Tx } from '../../platform/db/transact.ts';
+import type { CaPolicyService } from './policy-service.ts';
 import {
   certificateFromRow,
   findCertificate,
@@ -59,30 +60,31 @@ export class CaService {
   /** Counts loads, so that a reload that read the database before a newer import finished does not undo it. */
   #generation = 0;
   readonly #changed = new Set<() => void>();
-  readonly #validityDays: number;
+  readonly #policy: CaPolicyService;
 
-  private constructor(tx: Transactor, keyring: Keyring, ca: CertificateAuthority, imported: boolean, validityDays: number) {
+  private constructor(tx: Transactor, keyring: Keyring, ca: CertificateAuthority, imported: boolean, policy: CaPolicyService) {
     this.#tx = tx;
     this.#keyring = keyring;
     this.#ca = ca;
     this.#imported = imported;
-    this.#validityDays = validityDays;
+    this.#policy = policy;
   }
 
   /**
-   * `bus`: a CA imported on another replica (its event arrives there) is loaded here too; `onReloadError` hears a
-   * reload that failed, and the CA in use stays.
+   * `policy`: what every certificate is checked against before it is issued. `bus`: a CA imported on another
+   * replica (its event arrives there) is loaded here too; `onReloadError` hears a reload that failed, and the CA in
+   * use stays.
    */
   static async open(
     tx: Transactor,
     keyring: Keyring,
-    validitySeconds: number,
+    policy: CaPolicyService,
     bus?: EventBus,
     onReloadError: (error: unknown) => void = () => {},
   ): Promise<CaService> {
     const { material, imported } = await loadOrCreate(tx, keyring);
     const ca = await CertificateAuthority.load(material);
-    const service = new CaService(tx, keyring, ca, imported, Math.max(1, validitySeconds / 86_400));
+    const service = new CaService(tx, keyring, ca, imported, policy);
     bus?.subscribe((event) => {
       if (event.type === 'ca.imported') service.#reload().catch(onReloadError);
     });
@@ -161,16 +163,22 @@ export class CaService {
     return this.info();
   }
 
-  /** Issues a certificate for a machine from its CSR inside the caller's transaction, and records it. */
-  /** A certificate signed now from the CSR, for the caller to record in its transaction with its event. */
+  /**
+   * A certificate signed now from the CSR, for the caller to record in its transaction with its event: only when the
+   * CA policy allows it whole (ca_policy_violation otherwise). `db` reads the policy and the machine's pool
+   * addresses: the caller's transaction, or the database outside one.
+   */
   async sign(
+    db: Pick<Tx, 'db'>,
     machineId: string,
     csrPem: string,
     subject: string | IssuePolicy,
     actor: string,
     source?: string,
   ): Promise<{ row: CertificateRow; event: NewEvent; certificate: Certificate }> {
-    const issued = await this.#ca.issue(csrPem, subject, this.#validityDays);
+    const asked = typeof subject === 'string' ? { commonName: subject, dnsNames: [subject], ipAddresses: [] } : subject;
+    const checked = await this.#policy.checkIssue(db, machineId, { ...deviceUsages, ...asked });
+    const issued = await this.#ca.issue(csrPem, checked, checked.days);
     const row: CertificateRow = {
       serial: issued.serial,
       machine_id: machineId,
@@ -191,6 +199,7 @@ export class CaService {
     return { row, event, certificate: certificateFromRow(row) };
   }
 
+  /** Issues a certificate inside the caller's transaction and records it (a refusal rolls the transaction back). */
   async issueInTx(
     tx: Tx,
     machineId: string,
@@ -199,7 +208,7 @@ export class CaService {
     actor: string,
     source?: string,
   ): Promise<Certificate> {
-    const signed = await this.sign(machineId, csrPem, subject, actor, source);
+    const signed = await this.sign(tx, machineId, csrPem, subject, actor, source);
     await insertCertificate(tx.db, signed.row);
     await tx.emit(signed.event);
     return signed.certificate;

@@ -32,7 +32,7 @@ import { deviceConfiguration, type KeptAnswer, keptAnswer, prepareDevice } from 
 import { placedColumns, placementFor } from '../profiles/placement.ts';
 import type { RuleService } from '../rules/service.ts';
 import { checkSameKey, claimKey, claimStatus, provesPossession, retiredClaim } from './proof.ts';
-import { bindSlotToNewMachine, findSlotByOtp, insertSlots, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
+import { bindSlotToNewMachine, findSlotByOtp, insertSlots, keepSlotAnswer, slotFromRow, slotsOfFleet, usedTunnelPorts } from './store.ts';
 
 // One-time-password claims (seed 001, docs/identity.md): an operator allocates slots to a fleet, each with a
 // hostname from the fleet's sequence, a tunnel port unique across fleets and a one-time password shown once;
@@ -160,7 +160,11 @@ export class ClaimService {
       profile: placement.profile,
       fleet: slot.fleet,
     });
-    const signed = input.csr ? await this.#ca.sign(row.id, input.csr, device.policy ?? slot.hostname, 'device', source) : null;
+    const subject = device.policy ?? slot.hostname;
+    // Signed before the transaction opens, unless an IP name may be the pool address the transaction allocates: the
+    // CA policy allows only a machine's own pool address, so such a certificate is issued once the address is held.
+    const late = input.csr !== undefined && slot.pool !== null && typeof subject !== 'string' && (subject.ipAddresses?.length ?? 0) > 0;
+    const signed = input.csr && !late ? await this.#ca.sign(this.#tx, row.id, input.csr, subject, 'device', source) : null;
     const answer = this.#answer(row, slot, device.configuration, null, signed?.certificate ?? {});
     try {
       return await this.#tx.run(async (tx) => {
@@ -195,6 +199,12 @@ export class ClaimService {
         if (Object.keys(placement.labels).length) await replaceLabels(tx.db, row.id, placement.labels);
         await device.save(tx);
         const ip = slot.pool ? await PoolService.allocateInTx(tx, slot.fleet_id, row.id) : null;
+        if (late && input.csr) {
+          const certificate = await this.#ca.issueInTx(tx, row.id, input.csr, subject, 'device', source);
+          const issued = this.#answer(row, slot, device.configuration, ip, certificate);
+          await keepSlotAnswer(tx.db, slot.id, keptAnswer(issued));
+          return { answer: issued, created: true };
+        }
         return { answer: ip ? { ...answer, ip_address: ip } : answer, created: true };
       });
     } catch (error) {

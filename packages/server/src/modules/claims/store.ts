@@ -88,6 +88,11 @@ export async function bindSlotToNewMachine(
   return rows.some((r) => r.bound !== null);
 }
 
+/** Keeps what a claim's answer keeps (its certificate), once issued after the slot was bound. */
+export async function keepSlotAnswer(db: Kysely<Database>, slotId: string, answer: string): Promise<void> {
+  await db.updateTable('fleet_slots').set({ answer }).where('id', '=', slotId).execute();
+}
+
 export function slotsOfFleet(db: Kysely<Database>, fleetId: string) {
   return db.selectFrom('fleet_slots').selectAll().where('fleet_id', '=', fleetId).orderBy('fleet_seq').execute();
 }

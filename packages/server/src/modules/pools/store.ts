@@ -32,3 +32,9 @@ export async function machineAddress(db: Kysely<Database>, machineId: string): P
   const row = await db.selectFrom('ip_allocations').select('address').where('machine_id', '=', machineId).executeTakeFirst();
   return row?.address ?? null;
 }
+
+/** The addresses a machine holds from its fleet's IP pool. */
+export async function machineAddresses(db: Kysely<Database>, machineId: string): Promise<string[]> {
+  const rows = await db.selectFrom('ip_allocations').select('address').where('machine_id', '=', machineId).execute();
+  return rows.map((row) => row.address);
+}

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { type HookRequest, MusterError, type ProfileSpec, type RenderedFile } from '@muster/contract';
-import type { IssuePolicy } from '../../platform/crypto/ca.ts';
+import { deviceUsages, type IssuePolicy } from '../../platform/crypto/ca.ts';
 import { renderTemplate } from '../../platform/templates/render.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
 import { secretVariables } from './secret-flow.ts';
@@ -173,8 +173,8 @@ export async function renderProfile(spec: ProfileSpec, contexts: ProfileContexts
       dns_names: [...new Set(dnsNames)],
       ip_addresses: [...new Set(ipAddresses)],
       validity_days: policy.validity ? Math.max(1 / 24, parseDuration(policy.validity) / 86_400) : null,
-      key_usages: policy.key_usages ?? ['digitalSignature', 'keyEncipherment'],
-      extended_key_usages: policy.extended_key_usages ?? ['clientAuth'],
+      key_usages: policy.key_usages ?? [...deviceUsages.keyUsages],
+      extended_key_usages: policy.extended_key_usages ?? [...deviceUsages.extendedKeyUsages],
     },
     agent: { commands, services: spec.agent?.services ?? [] },
     boot: { pi_tree: spec.boot?.pi_tree ?? null, ipxe: spec.boot?.ipxe !== undefined },

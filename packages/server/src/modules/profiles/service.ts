@@ -11,6 +11,7 @@ import { now } from '../../platform/crypto/ids.ts';
 import { isUniqueViolation, type Transactor, type Tx } from '../../platform/db/transact.ts';
 import { checkTemplate } from '../../platform/templates/render.ts';
 import { parseDuration } from '../../platform/time/duration.ts';
+import type { CaPolicyService } from '../ca/policy-service.ts';
 import { findMachineRow } from '../machines/store.ts';
 import { piTreeExists } from '../rules/store.ts';
 import { secretFlowErrors } from './secret-flow.ts';
@@ -70,9 +71,12 @@ function templates(spec: ProfileSpec): [string, string][] {
 /** Versioned profiles (docs/profiles.md): every change a new version, machines keep the version they got. */
 export class ProfileService {
   readonly #tx: Transactor;
+  readonly #caPolicy: CaPolicyService;
 
-  constructor(tx: Transactor) {
+  /** `caPolicy`: a profile's certificate section may narrow the CA policy, never widen it. */
+  constructor(tx: Transactor, caPolicy: CaPolicyService) {
     this.#tx = tx;
+    this.#caPolicy = caPolicy;
   }
 
   list(): Promise<Profile[]> {
@@ -102,7 +106,10 @@ export class ProfileService {
     return versions;
   }
 
-  /** Checks what the schema cannot: templates parse, durations and the names a spec refers to exist. */
+  /**
+   * Checks what the schema cannot: templates parse, durations and the names a spec refers to exist, and the
+   * certificate section stays inside the CA policy (what the document says literally; rendered names at issuance).
+   */
   async #check(tx: Tx, spec: ProfileSpec): Promise<void> {
     const errors: { path: string; message: string }[] = [];
     for (const [path, source] of templates(spec)) {
@@ -116,6 +123,7 @@ export class ProfileService {
     for (const { path, message } of secretFlowErrors(spec)) errors.push({ path: `/spec${path}`, message });
     if (spec.certificate?.validity && parseDuration(spec.certificate.validity) < 3600)
       errors.push({ path: '/spec/certificate/validity', message: 'at least 1h' });
+    errors.push(...(await this.#caPolicy.checkProfile(tx, spec)));
     if (spec.account?.timeout && parseDuration(spec.account.timeout) > 120)
       errors.push({ path: '/spec/account/timeout', message: 'at most 120s' });
     if (spec.boot?.pi_tree && !(await piTreeExists(tx.db, spec.boot.pi_tree)))

@@ -8,7 +8,8 @@ export const policy = {
   'fleet.read': 'viewer',
   'fleet.write': 'operator',
   'certificate.revoke': 'operator',
-  // Which CA every device trusts: admin only.
+  // Which CA every device trusts, and what it may sign (the CA policy): admin only.
+  'ca.read': 'viewer',
   'ca.write': 'admin',
   'group.read': 'viewer',
   'group.write': 'operator',

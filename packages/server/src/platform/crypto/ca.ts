@@ -281,6 +281,11 @@ export interface IssuePolicy {
 // RFC 5280 4.2.1.3: bit 0 digitalSignature, 1 nonRepudiation, 2 keyEncipherment, 4 keyAgreement.
 const keyUsageBit = { digitalSignature: 0, nonRepudiation: 1, keyEncipherment: 2, keyAgreement: 4 } as const;
 const extendedKeyUsageOids = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
+/** What a device certificate gets when its profile says nothing of usages. */
+export const deviceUsages: Required<Pick<IssuePolicy, 'keyUsages' | 'extendedKeyUsages'>> = {
+  keyUsages: ['digitalSignature', 'keyEncipherment'],
+  extendedKeyUsages: ['clientAuth'],
+};
 
 /** The KeyUsage BIT STRING: the named bits set, trailing zero bits counted as unused (DER). */
 function keyUsageBits(usages: (keyof typeof keyUsageBit)[]): Buffer {
@@ -359,8 +364,7 @@ export class CertificateAuthority {
   async issue(csrPem: string, subject: string | IssuePolicy, days: number): Promise<Issued> {
     const policy = typeof subject === 'string' ? { commonName: subject, dnsNames: [subject], ipAddresses: [] } : subject;
     return this.#certificate(checkedCsrKey(csrPem), {
-      keyUsages: ['digitalSignature', 'keyEncipherment'],
-      extendedKeyUsages: ['clientAuth'],
+      ...deviceUsages,
       ...policy,
       days: policy.days ?? days,
     });
