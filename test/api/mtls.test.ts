@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { loadConfig } from '../../packages/server/src/config.ts';
+import { loadConfig } from '../../packages/server/src/config/load.ts';
 import { deviceKeys, openssl } from '../support/device-keys.ts';
 import { eachDatabase } from '../support/harness.ts';
 import { testTool } from '../tools/list.ts';

@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createMuster, type Muster } from '../../packages/server/src/app.ts';
-import type { Config } from '../../packages/server/src/config.ts';
+import type { Config } from '../../packages/server/src/config/load.ts';
 import { Keyring, keyId } from '../../packages/server/src/platform/crypto/keyring.ts';
 import { openDatabase } from '../../packages/server/src/platform/db/connect.ts';
 import { readSetting, writeSetting } from '../../packages/server/src/platform/db/settings.ts';

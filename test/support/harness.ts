@@ -1,7 +1,7 @@
 import { after, before, describe } from 'node:test';
 import type { Role } from '@muster/contract';
 import { createMuster, type Muster } from '../../packages/server/src/app.ts';
-import { type Config, loadConfig } from '../../packages/server/src/config.ts';
+import { type Config, loadConfig } from '../../packages/server/src/config/load.ts';
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from './databases.ts';
 
 export interface Reply {

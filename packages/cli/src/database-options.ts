@@ -1,5 +1,5 @@
 import { MusterError } from '@muster/contract/errors.ts';
-import { settings } from '@muster/server/settings.ts';
+import { settings } from '@muster/server/config/settings.ts';
 import type { Command } from 'commander';
 
 /** Flags for commands that open the database themselves (serve, migrate, user create). */

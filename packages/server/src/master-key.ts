@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MusterError } from '@muster/contract';
-import type { Config } from './config.ts';
+import type { Config } from './config/load.ts';
 import { type Keyring, KeyringError, sealedKeyId } from './platform/crypto/keyring.ts';
 import { type Db, openDatabase } from './platform/db/connect.ts';
 import { EventBus } from './platform/db/event-bus.ts';

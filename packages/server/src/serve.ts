@@ -1,6 +1,6 @@
 import { MusterError, type Role, type User, UserCreate } from '@muster/contract';
 import { createMuster } from './app.ts';
-import type { Config } from './config.ts';
+import type { Config } from './config/load.ts';
 import { UserService } from './modules/users/service.ts';
 import { describeTarget, openDatabase } from './platform/db/connect.ts';
 import { EventBus } from './platform/db/event-bus.ts';

@@ -1,5 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
-import { logFormats, logLevels, type SettingKey, settings } from '@muster/server/settings.ts';
+import { logFormats, logLevels, type SettingKey, settings } from '@muster/server/config/settings.ts';
 import { Command, Option } from 'commander';
 import { addDatabaseOptions, type DatabaseOptions, loadServerPackage } from '../database-options.ts';
 

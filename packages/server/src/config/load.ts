@@ -5,10 +5,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { MusterError } from '@muster/contract';
 import Ajv from 'ajv';
 import { type TSchema, Type } from 'typebox';
-import { Keyring } from './platform/crypto/keyring.ts';
-import type { DatabaseTarget } from './platform/db/connect.ts';
-import { defaultLogFormat } from './platform/log/logger.ts';
-import { parseDuration } from './platform/time/duration.ts';
+import { Keyring } from '../platform/crypto/keyring.ts';
+import type { DatabaseTarget } from '../platform/db/connect.ts';
+import { defaultLogFormat } from '../platform/log/logger.ts';
+import { parseDuration } from '../platform/time/duration.ts';
 import { type ConfigFlags, type LogFormat, logFormats, logLevels, type SettingKey, settings } from './settings.ts';
 
 export type { ConfigFlags } from './settings.ts';

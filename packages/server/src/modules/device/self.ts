@@ -2,9 +2,9 @@ import { type Certificate, type DeviceSelf, MusterError } from '@muster/contract
 import type { Keyring } from '../../platform/crypto/keyring.ts';
 import type { Transactor } from '../../platform/db/transact.ts';
 import { tunnelPortOfMachine } from '../claims/store.ts';
+import { findMachineRow, loadMachines } from '../machines/store.ts';
 import { machineAddress } from '../pools/store.ts';
 import { deviceConfiguration } from '../profiles/machine.ts';
-import { findMachineRow, loadMachines } from './store.ts';
 
 /**
  * A machine as it sees itself through the certificate it presented (GET /api/v1/device/self): what it was

@@ -1,5 +1,5 @@
 import { type TSchema, Type } from 'typebox';
-import type { LogFormat } from './platform/log/logger.ts';
+import type { LogFormat } from '../platform/log/logger.ts';
 
 // The settings of `muster serve`, kept apart from config.ts so that the CLI's help can show them without
 // loading the server.

@@ -4,16 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { MusterError } from '@muster/contract';
-import {
-  dsnToUrl,
-  isLoopbackOnly,
-  loadConfig,
-  parseBytes,
-  parseDuration,
-  parseListen,
-  parseTrustProxy,
-  printableConfig,
-} from './config.ts';
+import { dsnToUrl, isLoopbackOnly, loadConfig, parseBytes, parseDuration, parseListen, parseTrustProxy, printableConfig } from './load.ts';
 
 test('listen addresses: HOST:PORT, :PORT (all interfaces) and [v6]:PORT', () => {
   assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
