@@ -156,8 +156,14 @@ export async function loadMachines(db: Kysely<Database>, rows: MachineRow[]): Pr
   );
 }
 
-/** A machine as the API shows it, from its row and what other tables hold for it. */
-export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' | 'labels' | 'identifiers'>): Machine {
+/**
+ * A machine as the API shows it, from its row and what other tables hold for it. `hardware`: the row's facts
+ * already parsed, when the caller holds them (a new machine's), instead of parsing `facts` again.
+ */
+export function machineFromRow(
+  row: MachineRow,
+  related: Pick<Machine, 'fleet' | 'labels' | 'identifiers'> & { hardware?: Machine['hardware'] },
+): Machine {
   return {
     id: row.id,
     state: row.state as MachineState,
@@ -172,7 +178,7 @@ export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' |
     profile_version: row.profile_version,
     labels: related.labels,
     identifiers: related.identifiers,
-    hardware: JSON.parse(row.facts),
+    hardware: related.hardware ?? JSON.parse(row.facts),
     nixos_config: row.nixos_config,
     enrolled_at: row.enrolled_at,
     last_seen_at: row.last_seen_at,
