@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { MusterError } from '@muster/contract';
 import { type Scratch, scratchDatabase } from '../../platform/db/scratch.ts';
 import { MinuteBudget } from '../../platform/limits/budget.ts';
-import { updateMachineRow } from '../machines/store.ts';
+import { findMachineRow, loadMachines, updateMachineRow } from '../machines/store.ts';
 import { defaultFactsBound } from './facts.ts';
 import { EnrollService } from './service.ts';
 
@@ -60,4 +60,19 @@ test('firmware defaults identify nothing; past the new-machine budget nothing is
   );
   // The budget of 4 a minute is spent: TAG-1, TAG-2, TAG-3 and the MAC-only machine.
   await assert.rejects(enroll.enroll({ service_tag: 'TAG-NEW' }, '10.0.0.6'), (e) => e instanceof MusterError && e.code === 'rate_limited');
+});
+
+test("a new machine's answer, built from the request, is the machine as stored, hardware and all", async () => {
+  const unlimited = new EnrollService(s.tx);
+  const hardware = {
+    system: { manufacturer: 'Dell Inc.', product: 'PowerEdge R650', serial: 'TAG-9' },
+    disks: [{ name: 'sda', size_bytes: 480103981056, rotational: false, model: null }],
+    '10': 'integer-like keys come first once parsed',
+    cpu: { flags: ['avx2', 'aes'], mhz: 2000.5 },
+  };
+  const { machine } = await unlimited.enroll({ service_tag: 'TAG-9', mac_address: '52:54:00:aa:bb:09', hardware }, '10.0.0.9');
+  const row = await findMachineRow(s.db.kysely, machine.id);
+  assert.ok(row);
+  assert.deepEqual(machine, (await loadMachines(s.db.kysely, [row]))[0]);
+  assert.equal(JSON.stringify(machine.hardware), row.facts);
 });

@@ -111,7 +111,8 @@ export class EnrollService {
           door: 'enroll',
           serial: identifiers.find((i) => i.kind === 'serial')?.value,
           mac: identifiers.find((i) => i.kind === 'mac')?.value,
-          facts: facts === undefined ? {} : (JSON.parse(facts) as Record<string, unknown>),
+          // The parsed body is what the stored JSON would parse back to: no second copy of every enrollment's facts.
+          facts: input.hardware ?? {},
         })
       : null;
     const named = await this.#nameBeforeTransaction(rule, identifiers, facts);
@@ -170,6 +171,7 @@ export class EnrollService {
             fleet: placement.fleet?.name ?? null,
             labels: placement.labels,
             identifiers: sortIdentifiers(identifiers),
+            hardware: input.hardware ?? {},
           }),
           created: true,
         };

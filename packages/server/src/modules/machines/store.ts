@@ -1,6 +1,7 @@
 import type { Identifier, IdentifierKind, Machine, MachineListQuery, MachineSortField, MachineState } from '@muster/contract';
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import { newId, now } from '../../platform/crypto/ids.ts';
+import { executeByShape } from '../../platform/db/compiled.ts';
 import type { Dialect } from '../../platform/db/connect.ts';
 import { eventValues, type NewEvent, notifyEvent } from '../../platform/db/event-store.ts';
 import { decodeCursor, encodeCursor } from '../../platform/db/page.ts';
@@ -21,12 +22,19 @@ export async function findMachineIdByIdentifier(db: Kysely<Database>, identifier
   return row?.machine_id;
 }
 
-export function findIdentifierOwners(db: Kysely<Database>, identifiers: Identifier[]) {
-  return db
-    .selectFrom('identifiers')
-    .select(['kind', 'value', 'machine_id'])
-    .where((eb) => eb.or(identifiers.map((i) => eb.and([eb('kind', '=', i.kind), eb('value', '=', i.value)]))))
-    .execute();
+export async function findIdentifierOwners(db: Kysely<Database>, identifiers: Identifier[]) {
+  const query = () =>
+    db
+      .selectFrom('identifiers')
+      .select(['kind', 'value', 'machine_id'])
+      .where((eb) => eb.or(identifiers.map((i) => eb.and([eb('kind', '=', i.kind), eb('value', '=', i.value)]))));
+  const { rows } = await executeByShape(
+    db,
+    `identifier owners ${identifiers.length}`,
+    query,
+    identifiers.flatMap((i) => [i.kind, i.value]),
+  );
+  return rows;
 }
 
 /**
@@ -65,7 +73,13 @@ export async function lockMachineRow(tx: Tx, id: string): Promise<void> {
 }
 
 export async function insertMachineRow(db: Kysely<Database>, row: MachineRow): Promise<void> {
-  await db.insertInto('machines').values(row).execute();
+  const columns = (Object.keys(row) as (keyof MachineRow)[]).filter((column) => row[column] !== undefined);
+  await executeByShape(
+    db,
+    `machine ${columns.join(',')}`,
+    () => db.insertInto('machines').values(row),
+    columns.map((column) => row[column]),
+  );
 }
 
 export async function updateMachineRow(db: Kysely<Database>, id: string, patch: Partial<MachineRow>): Promise<void> {
@@ -102,10 +116,13 @@ export async function insertIdentifiers(
   createdAt: string,
 ): Promise<void> {
   if (identifiers.length === 0) return;
-  await db
-    .insertInto('identifiers')
-    .values(identifiers.map((i) => ({ kind: i.kind, value: i.value, machine_id: machineId, created_at: createdAt })))
-    .execute();
+  const rows = identifiers.map((i) => ({ kind: i.kind, value: i.value, machine_id: machineId, created_at: createdAt }));
+  await executeByShape(
+    db,
+    `identifiers ${rows.length}`,
+    () => db.insertInto('identifiers').values(rows),
+    rows.flatMap((r) => [r.kind, r.value, r.machine_id, r.created_at]),
+  );
 }
 
 export async function replaceLabels(db: Kysely<Database>, machineId: string, labels: Record<string, string>): Promise<void> {
@@ -156,8 +173,14 @@ export async function loadMachines(db: Kysely<Database>, rows: MachineRow[]): Pr
   );
 }
 
-/** A machine as the API shows it, from its row and what other tables hold for it. */
-export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' | 'labels' | 'identifiers'>): Machine {
+/**
+ * A machine as the API shows it, from its row and what other tables hold for it. `hardware`: the row's facts
+ * already parsed, when the caller holds them (a new machine's), instead of parsing `facts` again.
+ */
+export function machineFromRow(
+  row: MachineRow,
+  related: Pick<Machine, 'fleet' | 'labels' | 'identifiers'> & { hardware?: Machine['hardware'] },
+): Machine {
   return {
     id: row.id,
     state: row.state as MachineState,
@@ -172,7 +195,7 @@ export function machineFromRow(row: MachineRow, related: Pick<Machine, 'fleet' |
     profile_version: row.profile_version,
     labels: related.labels,
     identifiers: related.identifiers,
-    hardware: JSON.parse(row.facts),
+    hardware: related.hardware ?? JSON.parse(row.facts),
     nixos_config: row.nixos_config,
     enrolled_at: row.enrolled_at,
     last_seen_at: row.last_seen_at,

@@ -1,6 +1,7 @@
 import type { Event } from '@muster/contract';
 import { type Kysely, sql } from 'kysely';
 import { now } from '../crypto/ids.ts';
+import { executeByShape } from './compiled.ts';
 import type { Dialect } from './connect.ts';
 import type { Database, EventRow } from './schema.ts';
 
@@ -48,7 +49,14 @@ export const notifyEvent = sql`pg_notify(${eventChannel}, case when octet_length
 export async function insertEvent(trx: Kysely<Database>, dialect: Dialect, input: NewEvent): Promise<Event> {
   const values = eventValues(input);
   if (dialect === 'sqlite') {
-    const { insertId } = await trx.insertInto('events').values(values).executeTakeFirstOrThrow();
+    const { insertId } = await executeByShape(trx, 'event', () => trx.insertInto('events').values(values), [
+      values.type,
+      values.machine_id,
+      values.actor,
+      values.reason,
+      values.data,
+      values.created_at,
+    ]);
     return { ...values, id: Number(insertId), data: input.data ?? {} };
   }
   const { rows } = await sql<EventRow & { id: number }>`
