@@ -128,7 +128,8 @@ export async function benchClaims(kind: DbKind, options: ClaimOptions): Promise<
           const claimed = result.statusCodeStats[retry ? '200' : '201']?.count ?? 0;
           if (!retry && n > otps.length) log(`claims/${kind}: ran out of slots (${n} requests for ${otps.length}); raise --slots`);
           const bad = result.non2xx + result.errors;
-          log(`claims/${kind}: ${claimed} claimed in ${result.duration.toFixed(1)} s, ${bad} not 2xx`);
+          const codes = Object.entries(result.statusCodeStats).map(([code, { count }]) => `${code}×${count}`);
+          log(`claims/${kind}: ${claimed} claimed in ${result.duration.toFixed(1)} s, ${bad} not 2xx (${codes.join(', ')})`);
           return { claimed, rate: claimed / result.duration, p50: result.latency.p50, p99: result.latency.p99, bad, cpu };
         };
         const a = await load('bench', plain, undefined);

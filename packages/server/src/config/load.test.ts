@@ -234,7 +234,7 @@ test('render threads: defaults, the time limit in ms or seconds from the environ
   assert.deepEqual(
     [defaults.render, defaults.bootRenders],
     [
-      { threads: Math.min(availableParallelism(), 2), timeoutMs: 1000, maxQueued: 64 },
+      { threads: Math.min(availableParallelism(), 2), timeoutMs: 1000, maxQueued: 1024 },
       { running: 2, waiting: 64 },
     ],
   );
@@ -257,7 +257,7 @@ test('render threads: defaults, the time limit in ms or seconds from the environ
   );
   const dir = mkdtempSync(join(tmpdir(), 'muster-config-'));
   writeFileSync(join(dir, 'muster.json'), '{"render_timeout": "2s", "render_threads": 1}');
-  assert.deepEqual(loadConfig({ config: join(dir, 'muster.json') }, {}).render, { threads: 1, timeoutMs: 2000, maxQueued: 64 });
+  assert.deepEqual(loadConfig({ config: join(dir, 'muster.json') }, {}).render, { threads: 1, timeoutMs: 2000, maxQueued: 1024 });
   const refusals = [
     [{ MUSTER_RENDER_TIMEOUT: '5ms' }, 'MUSTER_RENDER_TIMEOUT="5ms" is not from 10ms to 60s'],
     [{ MUSTER_RENDER_TIMEOUT: '2m' }, 'MUSTER_RENDER_TIMEOUT="2m" is not from 10ms to 60s'],

@@ -333,7 +333,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     render: {
       threads: sources.count('render_threads', Math.min(availableParallelism(), 2), 1, 64),
       timeoutMs: sources.milliseconds('render_timeout', '1s', 10, 60_000),
-      maxQueued: sources.count('render_queue', 64, 1, 100_000),
+      maxQueued: sources.count('render_queue', 1024, 1, 100_000),
     },
     bootRenders: {
       running: sources.count('boot_renders_per_source', 2, 1, 1000),

@@ -94,7 +94,9 @@ export class CaPolicyService {
     const policy = await this.#current(tx.db);
     const serverDays = Math.min(this.#context.validitySeconds, policy.max_validity_seconds) / 86_400;
     const made = { ...issue, days: issue.days ?? serverDays };
-    const errors = issueViolations(made, policy, await machineAddresses(tx.db, machineId), issue.days !== undefined);
+    // The pool addresses matter only to a certificate that names an IP: most claims need no query for them.
+    const addresses = issue.ipAddresses?.length ? await machineAddresses(tx.db, machineId) : [];
+    const errors = issueViolations(made, policy, addresses, issue.days !== undefined);
     if (errors.length)
       throw new MusterError(
         'ca_policy_violation',

@@ -120,10 +120,25 @@ export async function renderHostname(spec: ProfileSpec, context: Record<string, 
  * `hostname` in the contexts must already be the final host name.
  */
 export async function renderProfile(spec: ProfileSpec, contexts: ProfileContexts): Promise<RenderedProfile> {
+  const policy = spec.certificate ?? {};
+  const context = contexts.public;
+  const hostname = (context.hostname as string | null) ?? (context.machine_id as string | null) ?? 'machine';
+  // The templates do not depend on each other: they render at once, each on whichever render thread is free.
+  const trimmed = (name: string, source: string, over: Record<string, unknown> = context) =>
+    text(name, source, over).then((out) => out.trim());
+  const [contents, commonName, dnsRendered, ipRendered, commands] = await Promise.all([
+    Promise.all((spec.files ?? []).map((file, index) => renderTemplate(`files[${index}] (${file.path})`, file.template, contexts.full))),
+    policy.common_name ? trimmed('certificate.common_name', policy.common_name) : Promise.resolve(hostname),
+    Promise.all(
+      (policy.dns_names ?? ['{{ hostname }}']).map((source, i) => trimmed(`certificate.dns_names[${i}]`, source, { ...context, hostname })),
+    ),
+    Promise.all((policy.ip_addresses ?? []).map((source, i) => trimmed(`certificate.ip_addresses[${i}]`, source))),
+    Promise.all((spec.agent?.commands ?? []).map((source, i) => text(`agent.commands[${i}]`, source, context))),
+  ]);
   const files: RenderedFile[] = [];
   let total = 0;
   for (const [index, file] of (spec.files ?? []).entries()) {
-    const content = await renderTemplate(`files[${index}] (${file.path})`, file.template, contexts.full);
+    const content = contents[index];
     total += content.length;
     if (total > 4 * 1024 * 1024) throw new MusterError('payload_too_large', "The profile's files render more than 4 MiB in all");
     files.push({
@@ -134,13 +149,8 @@ export async function renderProfile(spec: ProfileSpec, contexts: ProfileContexts
       sha256: createHash('sha256').update(content).digest('hex'),
     });
   }
-  const policy = spec.certificate ?? {};
-  const context = contexts.public;
-  const hostname = (context.hostname as string | null) ?? (context.machine_id as string | null) ?? 'machine';
-  const commonName = policy.common_name ? (await text('certificate.common_name', policy.common_name, context)).trim() : hostname;
   const dnsNames = [];
-  for (const [i, source] of (policy.dns_names ?? ['{{ hostname }}']).entries()) {
-    const name = (await text(`certificate.dns_names[${i}]`, source, { ...context, hostname })).trim();
+  for (const [i, name] of dnsRendered.entries()) {
     if (name === '') continue;
     if (!hostnamePattern.test(name.replace(/^\*\./, '')))
       throw new MusterError(
@@ -150,8 +160,7 @@ export async function renderProfile(spec: ProfileSpec, contexts: ProfileContexts
     dnsNames.push(name);
   }
   const ipAddresses = [];
-  for (const [i, source] of (policy.ip_addresses ?? []).entries()) {
-    const address = (await text(`certificate.ip_addresses[${i}]`, source, context)).trim();
+  for (const [i, address] of ipRendered.entries()) {
     if (address === '') continue;
     if (!isIP(address))
       throw new MusterError(
@@ -162,8 +171,6 @@ export async function renderProfile(spec: ProfileSpec, contexts: ProfileContexts
   }
   if (commonName === '' || commonName.length > 64)
     throw new MusterError('validation_failed', 'certificate.common_name must render to 1 to 64 characters');
-  const commands = [];
-  for (const [i, source] of (spec.agent?.commands ?? []).entries()) commands.push(await text(`agent.commands[${i}]`, source, context));
   return {
     hostname: (context.hostname as string | null) ?? null,
     vars: context.vars as Record<string, string>,

@@ -215,6 +215,18 @@ const signatureHashes: Record<string, string> = {
  * that verifies with that key. Only its public key (SubjectPublicKeyInfo, DER) is returned: nothing else is used.
  */
 export function checkedCsrKey(pem: string): Buffer {
+  const known = checkedCsrs.get(pem);
+  if (known) return known;
+  const key = checkCsrKey(pem);
+  // A claim checks its CSR when it keeps the device's key and again when it signs: the signature is verified once.
+  if (checkedCsrs.size >= 256) checkedCsrs.delete(checkedCsrs.keys().next().value as string);
+  checkedCsrs.set(pem, key);
+  return key;
+}
+
+const checkedCsrs = new Map<string, Buffer>();
+
+function checkCsrKey(pem: string): Buffer {
   if (pem.length > maxCsrBytes) throw new MusterError('bad_request', `the CSR is larger than ${maxCsrBytes} bytes`);
   let info: Buffer;
   let spki: Buffer;

@@ -6,7 +6,7 @@ import { type RenderLimits, RenderPool, type RenderStats } from './pool.ts';
 export { maxRenderedBytes };
 
 /** The limits when no server has set them (the defaults of the render_* settings). */
-export const defaultRenderLimits: RenderLimits = { threads: Math.min(availableParallelism(), 2), timeoutMs: 1000, maxQueued: 64 };
+export const defaultRenderLimits: RenderLimits = { threads: Math.min(availableParallelism(), 2), timeoutMs: 1000, maxQueued: 1024 };
 
 // One pool per process, as the Liquid engine was: every caller renders through it without being handed it.
 let pool: RenderPool | null = null;
@@ -24,7 +24,34 @@ function currentPool(): RenderPool {
  * renders wait already.
  */
 export function renderTemplate(name: string, source: string, context: Record<string, unknown>): Promise<Buffer> {
+  const plain = plainOutput(source, context);
+  if (plain !== null && Buffer.byteLength(plain) <= maxRenderedBytes) return Promise.resolve(Buffer.from(plain));
   return currentPool().render({ name, source, context });
+}
+
+const lonePath = /^\{\{-?\s*([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\s*-?\}\}$/;
+
+/**
+ * What a template renders to when no render is needed: text without Liquid markup, or a lone `{{ a.b }}` naming a
+ * string, number, boolean or nothing (the default certificate name `{{ hostname }}`). A lookup of own properties
+ * costs no more than reading the context, so it needs no thread; anything else (filters, tags, objects) is null.
+ */
+function plainOutput(source: string, context: Record<string, unknown>): string | null {
+  if (!source.includes('{{') && !source.includes('{%')) return source;
+  const path = lonePath.exec(source)?.[1];
+  if (!path) return null;
+  let value: unknown = context;
+  for (const key of path.split('.')) {
+    // Liquid renders a name the context lacks as nothing; strings and arrays have names of their own (size, first).
+    if (value === null || value === undefined) return '';
+    if (typeof value !== 'object' || Array.isArray(value)) return null;
+    if (!Object.hasOwn(value, key)) return '';
+    value = (value as Record<string, unknown>)[key];
+  }
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return null;
 }
 
 /** Checks that a template parses, for the moment it is added rather than the moment a machine boots. */
