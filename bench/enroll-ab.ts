@@ -3,7 +3,7 @@
 // (the order rotating) so that a change in the machine's speed hits them alike.
 //   node bench/enroll-ab.ts --runs 5 old=/tmp/muster-409a7c7 base=/tmp/muster-29076d4 new=.
 // Each checkout runs from its TypeScript source (older commits have no build) with its own node_modules.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { procCpuSeconds } from './lib/proc.ts';
 import { children, installHandlers, killChild, log, numberOption, sleep } from './lib/run.ts';
+import { waitExit } from './lib/server.ts';
 
 const { values, positionals } = parseArgs({
   options: { runs: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' } },
@@ -54,17 +55,6 @@ async function readyWithin(base: string, ms: number): Promise<boolean> {
     await sleep(200);
   }
   return false;
-}
-
-function exitWithin(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolvePromise) => {
-    const timer = setTimeout(() => resolvePromise(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolvePromise(true);
-    });
-  });
 }
 
 interface Wrk {
@@ -131,7 +121,7 @@ async function measure(dir: string, run: number): Promise<Measured> {
     return { ...result, cpuUsPerRequest: (cpu * 1e6) / result.requests };
   } finally {
     killChild(server, 'SIGTERM');
-    if (!(await exitWithin(server, 10_000))) killChild(server, 'SIGKILL');
+    if (!(await waitExit(server, 10_000))) killChild(server, 'SIGKILL');
     children.delete(server);
     rmSync(dataDir, { recursive: true, force: true });
   }
