@@ -37,19 +37,34 @@ test(`the first ${minActive} are admitted at once, before any throughput is meas
   assert.deepEqual([scheduler.active, scheduler.waiting], [minActive, 1]);
 });
 
-test('past the minimum, one is admitted only while what is admitted drains within a third of the limit', () => {
+test('past the minimum, one is admitted only while what is admitted drains within a tenth of the limit', () => {
   const { scheduler, log, item, serve } = setup();
-  const running = Array.from({ length: minActive }, (_, i) => item(`t${i + 1}`, { remaining: 4_000_000 }));
+  const running = Array.from({ length: minActive }, (_, i) => item(`t${i + 1}`, { remaining: 2_000_000 }));
   for (const transfer of running) scheduler.wait(transfer);
-  const next = item('t5', { remaining: 8_000_000 });
+  const next = item('t5', { remaining: 2_000_000 });
   scheduler.wait(next);
-  // 2 MB/s: 16 MB admitted would take 8 s, with t5 12 s: more than 10 s, so t5 waits.
+  // 2 MB/s: the 8 MB admitted take 4 s, with t5 5 s: more than 3 s, so t5 waits.
+  for (const transfer of running) transfer.remaining = 1_500_000;
   serve(4_000_000, 2000);
   assert.equal(scheduler.rate(), 2000);
   assert.deepEqual(log.slice(minActive), []);
-  // The admitted ones got 4 MB (2 MB/s for 2 s): 12 MB left, with t5 10 s: admitted at the next look.
-  for (const transfer of running) transfer.remaining = 3_000_000;
+  // 1 MB left of each: 4 MB, with t5 6 MB, 3 s: admitted at the next look.
+  for (const transfer of running) transfer.remaining = 1_000_000;
   scheduler.tick();
+  assert.deepEqual(log.slice(minActive), ['admit t5']);
+});
+
+test('while one admitted falls behind its client at its own pace, no more is admitted, however fast the thread was', () => {
+  const { scheduler, log, item, serve } = setup();
+  const running = Array.from({ length: minActive }, (_, i) => item(`t${i + 1}`, { remaining: 1_000_000 }));
+  for (const transfer of running) scheduler.wait(transfer);
+  // The thread served 20 MB/s, but t1 got 10 kB in 2 s: at that pace its 990 kB need more than its client's limit.
+  running[0].remaining = 990_000;
+  for (const transfer of running.slice(1)) transfer.remaining = 1000;
+  serve(40_000_000, 2000);
+  scheduler.wait(item('t5', { remaining: 1_000_000 }));
+  assert.deepEqual(log.slice(minActive), []);
+  scheduler.leave(running[0]);
   assert.deepEqual(log.slice(minActive), ['admit t5']);
 });
 

@@ -28,18 +28,30 @@ export const admittedFromBytes = 256 * 1024;
 /** Admitted transfers below this many go on regardless of the measured throughput, so it can be measured. */
 export const minActive = 4;
 /** Admit while what is admitted drains, at the measured throughput, within this share of the client's limit. */
-export const targetShare = 1 / 3;
+export const targetShare = 1 / 10;
 /** Throughput is measured over this window, sampled every tick. */
 const windowMs = 2000;
+/**
+ * What the thread can serve is the best throughput measured this long back. The throughput of the moment follows
+ * what was admitted: judged by it alone, a lull (few admitted, or their clients slow) would admit fewer still.
+ */
+const capacityMs = 10_000;
+/** An admitted transfer's own pace is judged once it has run this long. */
+const paceAfterMs = 1000;
+/** An admitted transfer is late when at its own pace it would end less than this share of the limit before it. */
+const marginShare = 1 / 10;
 const tickMs = 100;
 /** A measurement needs at least this much history. */
 const minSampleMs = 250;
 
 export class Scheduler {
-  readonly #active = new Set<Admissible>();
+  /** Admitted transfers, with when they were admitted and what they had left then (to tell their pace). */
+  readonly #active = new Map<Admissible, { at: number; remaining: number }>();
   /** Waiting transfers, best first: by rank, then giveUpAt. */
   readonly #waiting: Admissible[] = [];
   readonly #samples: { at: number; served: number }[] = [];
+  /** Throughput over the window at each tick of the last 10 s (bytes per ms). */
+  readonly #rates: { at: number; rate: number }[] = [];
   readonly #now: () => number;
   #served = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -94,21 +106,23 @@ export class Scheduler {
     const now = this.#now();
     this.#samples.push({ at: now, served: this.#served });
     while (this.#samples.length > 1 && now - this.#samples[0].at > windowMs) this.#samples.shift();
+    const first = this.#samples[0];
+    if (now - first.at >= minSampleMs) this.#rates.push({ at: now, rate: (this.#served - first.served) / (now - first.at) });
+    while (this.#rates.length > 0 && now - this.#rates[0].at > capacityMs) this.#rates.shift();
     this.#admit();
     if (this.#active.size === 0 && this.#waiting.length === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = null;
       this.#samples.length = 0;
+      this.#rates.length = 0;
     }
   }
 
-  /** Bytes per ms served lately, or null before there is enough to tell. */
+  /** Bytes per ms this thread can serve: the best measured over 2 s in the last 10 s; null before there is one. */
   rate(): number | null {
-    const first = this.#samples[0];
-    if (!first) return null;
-    const now = this.#now();
-    if (now - first.at < minSampleMs) return null;
-    return (this.#served - first.served) / (now - first.at);
+    let best: number | null = null;
+    for (const { rate } of this.#rates) if (best === null || rate > best) best = rate;
+    return best;
   }
 
   #arm(): void {
@@ -134,20 +148,35 @@ export class Scheduler {
       }
       if (busy) {
         if (rate === null || rate <= 0) return;
-        if (backlog < 0) backlog = this.#backlog();
+        if (backlog < 0) {
+          // One admitted already falling behind its client's limit: the measured throughput is more than it gets.
+          if (this.#late(now)) return;
+          backlog = this.#backlog();
+        }
         if ((backlog + head.remaining) / rate > Math.min(slack, head.limitMs * targetShare)) return;
         backlog += head.remaining;
       }
       this.#waiting.shift();
-      this.#active.add(head);
+      this.#active.set(head, { at: now, remaining: head.remaining });
       head.admit();
     }
   }
 
   #backlog(): number {
     let bytes = 0;
-    for (const item of this.#active) bytes += item.remaining;
+    for (const item of this.#active.keys()) bytes += item.remaining;
     return bytes;
+  }
+
+  /** Whether an admitted transfer, at its own pace since it was admitted, would end too near its client's limit. */
+  #late(now: number): boolean {
+    for (const [item, since] of this.#active) {
+      const ran = now - since.at;
+      if (ran < paceAfterMs) continue;
+      const pace = (since.remaining - item.remaining) / ran;
+      if (pace <= 0 || now + item.remaining / pace > item.giveUpAt - item.limitMs * marginShare) return true;
+    }
+    return false;
   }
 }
 
