@@ -73,7 +73,7 @@ export class Transfer implements Admissible {
   /** This thread's performance.now() of the request, and of its client's boot (for the scheduler). */
   readonly #requestedAt: number;
   readonly rank: number;
-  /** Waiting for the scheduler (see schedule.ts); null: it need not, or it has been admitted. */
+  /** Where it stands with the scheduler (schedule.ts): null until it has to ask (it may never), then waiting, then admitted. */
   #admission: 'waiting' | 'admitted' | null = null;
 
   constructor(
