@@ -42,7 +42,7 @@ const paceAfterMs = 1000;
 const marginShare = 1 / 10;
 const tickMs = 100;
 /** A measurement needs at least this much history. */
-const minSampleMs = 250;
+const minSampleMs = 100;
 
 export class Scheduler {
   /** Admitted transfers, with when they were admitted and what they had left then (to tell their pace). */
