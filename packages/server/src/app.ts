@@ -449,6 +449,7 @@ function tftpServer(config: Config, port: number, door: TftpDoor, metrics: Metri
     requestRate: settings.requestRate,
     maxPerClient: settings.maxPerClient,
     maxTransfers: settings.maxTransfers,
+    fileLimitMs: settings.fileLimitSeconds === null ? null : settings.fileLimitSeconds * 1000,
     resolve: door.resolve,
     onTransferEnd: (end) => {
       metrics.tftpTransfers.inc({ outcome: end.outcome });

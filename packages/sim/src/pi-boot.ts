@@ -39,8 +39,10 @@ export interface PiBootResult {
   /** The directory prefix the boot went on with: `<serial>/`, or '' when the bootloader had to drop it. */
   prefix: string;
   success: boolean;
-  /** From the first request to the end of the last. */
+  /** From the first request to the end of the last (of the first attempt to the last, when it restarted). */
   bootMs: number;
+  /** Boot attempts: 1, or more when a failed boot restarted (see pi-storm.ts `restartDelayMs`). */
+  attempts: number;
   /** The first request was answered with DATA or OACK, not an ERROR or silence. */
   firstPacketAnswered: boolean;
   /** Bytes received over all requests. */
@@ -99,6 +101,7 @@ class PiBoot {
       prefix: this.#prefix,
       success: this.#failures.length === 0,
       bootMs: performance.now() - started,
+      attempts: 1,
       firstPacketAnswered: this.#firstAnswered === true,
       bytes,
       files: this.#files,

@@ -1,6 +1,6 @@
 import { loopbackSource, maxStormCount, runArrivals, timeSummary } from './arrivals.ts';
 import type { PiModel } from './config-txt.ts';
-import { type PiBootResult, simulatePi } from './pi-boot.ts';
+import { type PiBootResult, type SimulatePiOptions, simulatePi } from './pi-boot.ts';
 import { maxSerial, piSerials } from './pi-serial.ts';
 
 export interface PiStormOptions {
@@ -18,6 +18,13 @@ export interface PiStormOptions {
   deadlineSeconds?: number;
   fileTimeoutMs?: number;
   retransmitMs?: number;
+  /**
+   * A Pi whose boot failed starts it again after this long, until it boots or the storm ends, as a Pi 4 does with
+   * BOOT_ORDER ending in 0xf (restart): a file that did not arrive within its limit, or an ERROR, ends the boot
+   * attempt; the bootloader tries its next boot mode, restarts, brings the link up and asks DHCP again. null (the
+   * default): one attempt.
+   */
+  restartDelayMs?: number | null;
   /** Send each Pi's packets from its own 127.x.y.z address, derived from its serial (default: when the server is on 127.0.0.0/8). */
   distinctSources?: boolean;
   hashFiles?: boolean;
@@ -32,6 +39,8 @@ export interface PiStormSummary {
   failed: number;
   /** Pis whose first request was answered with DATA or OACK. */
   firstPacketAnswered: number;
+  /** Boot attempts over all Pis (more than `count` when Pis restarted). */
+  attempts: number;
   bootMs: { median: number; p95: number; max: number };
   bytes: number;
   requests: number;
@@ -49,11 +58,33 @@ function failedBoot(serial: string, model: PiModel, error: string): PiBootResult
     prefix: `${serial}/`,
     success: false,
     bootMs: 0,
+    attempts: 0,
     firstPacketAnswered: false,
     bytes: 0,
     files: [],
     failures: [{ file: '-', error }],
   };
+}
+
+/** Boots one Pi, again after `restartDelayMs` each time it fails (null: once), until it boots or `signal` aborts. */
+async function bootUntilUp(restartDelayMs: number | null, signal: AbortSignal, options: SimulatePiOptions): Promise<PiBootResult> {
+  const began = performance.now();
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    const result = await simulatePi(options);
+    if (result.success || restartDelayMs === null || signal.aborted) return { ...result, attempts, bootMs: performance.now() - began };
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, restartDelayMs);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+    if (signal.aborted) return { ...result, attempts, bootMs: performance.now() - began };
+  }
 }
 
 /** Boots `count` simulated Pis against one TFTP server and sums up how it went. */
@@ -70,7 +101,7 @@ export async function runPiStorm(options: PiStormOptions): Promise<PiStormSummar
   const results = await runArrivals(
     { count, arrivalMs, concurrency: options.concurrency ?? count, deadlineMs },
     (index, signal) =>
-      simulatePi({
+      bootUntilUp(options.restartDelayMs ?? null, signal, {
         host: options.host,
         port: options.port,
         serial: serials[index].serial,
@@ -94,6 +125,7 @@ export async function runPiStorm(options: PiStormOptions): Promise<PiStormSummar
     succeeded: succeeded.length,
     failed: count - succeeded.length,
     firstPacketAnswered: results.filter((pi) => pi.firstPacketAnswered).length,
+    attempts: results.reduce((sum, pi) => sum + pi.attempts, 0),
     bootMs: timeSummary(succeeded.map((pi) => pi.bootMs)),
     bytes: results.reduce((sum, pi) => sum + pi.bytes, 0),
     requests: results.reduce((sum, pi) => sum + pi.files.length, 0),

@@ -153,6 +153,7 @@ describe('configuration is checked: a bad value is one line naming it', () => {
         MUSTER_TFTP_MAX_PER_CLIENT: '200',
         MUSTER_TFTP_MAX_TRANSFERS: '5000',
         MUSTER_TFTP_WORKERS: '1',
+        MUSTER_TFTP_FILE_LIMIT: '45',
       },
     ).tftp;
     assert.deepEqual(tftp, {
@@ -164,7 +165,9 @@ describe('configuration is checked: a bad value is one line naming it', () => {
       requestRate: { perSecond: 100, burst: 500 },
       maxPerClient: 200,
       maxTransfers: 5000,
+      fileLimitSeconds: 45,
     });
+    assert.equal(loadConfig({}, { MUSTER_TFTP_FILE_LIMIT: '0' }).tftp?.fileLimitSeconds, null, '0 turns admission off');
   });
 
   test('--print-config masks the session secret and the database password', () => {

@@ -80,6 +80,8 @@ export interface TftpConfig {
   requestRate: { perSecond: number; burst: number } | null;
   maxPerClient: number;
   maxTransfers: number;
+  /** Seconds a client waits for a whole file (docs/tftp.md, Storms); null: no limit, serve evenly. */
+  fileLimitSeconds: number | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -390,6 +392,7 @@ function tftpConfig(sources: Sources): Config['tftp'] {
   if (value !== null && /^(off|false|no|0)$/i.test(value.trim())) return null;
   const address = value === null ? { host: '0.0.0.0', port: 69, fallback: 6969 } : { ...sources.listen('tftp_listen', ''), fallback: null };
   const perSecond = sources.count('tftp_rate', 10, 0, 1_000_000);
+  const fileLimit = sources.count('tftp_file_limit', 30, 0, 3600);
   return {
     ...address,
     singlePort: sources.bool('tftp_single_port', false),
@@ -397,6 +400,7 @@ function tftpConfig(sources: Sources): Config['tftp'] {
     requestRate: perSecond === 0 ? null : { perSecond, burst: sources.count('tftp_burst', 50, 1, 1_000_000) },
     maxPerClient: sources.count('tftp_max_per_client', 64, 1, 65_535),
     maxTransfers: sources.count('tftp_max_transfers', 1000, 1, 1_000_000),
+    fileLimitSeconds: fileLimit === 0 ? null : fileLimit,
   };
 }
 

@@ -66,6 +66,11 @@ export const settings = {
   tftp_burst: { env: ['MUSTER_TFTP_BURST'], type: whole('requests a client address may make at once'), default: '50' },
   tftp_max_per_client: { env: ['MUSTER_TFTP_MAX_PER_CLIENT'], type: whole('transfers at once per client address'), default: '64' },
   tftp_max_transfers: { env: ['MUSTER_TFTP_MAX_TRANSFERS'], type: whole('transfers at once in all'), default: '1000' },
+  tftp_file_limit: {
+    env: ['MUSTER_TFTP_FILE_LIMIT'],
+    type: whole('seconds a client waits for one file (Pi: TFTP_FILE_TIMEOUT); large transfers are admitted by it, 0 for off'),
+    default: '30',
+  },
   public_url: { env: ['MUSTER_PUBLIC_URL'], type: text('how machines reach HTTP'), default: 'http://HOST:PORT of listen' },
   data_dir: { env: ['MUSTER_DATA_DIR'], flag: 'dataDir', type: text('SQLite file and build directories'), default: './muster-data' },
   master_key_file: {

@@ -3,17 +3,25 @@ import { test } from 'node:test';
 import { negotiate } from './options.ts';
 import { TftpError } from './types.ts';
 
-const defaults = { timeoutMs: 1000, retries: 5, unconfirmedRetries: 2, busyPollMs: 0.1 };
+const defaults = { timeoutMs: 1000, retries: 5, unconfirmedRetries: 2, busyPollMs: 0.1, fileLimitMs: 30_000 };
 
 test('blksize, tsize, timeout and windowsize are acknowledged; unknown options are not', () => {
   const { settings, oack } = negotiate({ blksize: '1468', tsize: '0', timeout: '3', windowsize: '16', colour: 'red' }, 4096, defaults);
   assert.deepEqual(oack, { blksize: '1468', tsize: '4096', timeout: '3', windowsize: '16' });
-  assert.deepEqual(settings, { blksize: 1468, windowsize: 16, timeoutMs: 3000, retries: 5, unconfirmedRetries: 2, busyPollMs: 0.1 });
+  assert.deepEqual(settings, {
+    blksize: 1468,
+    windowsize: 16,
+    timeoutMs: 3000,
+    retries: 5,
+    unconfirmedRetries: 2,
+    busyPollMs: 0.1,
+    fileLimitMs: 30_000,
+  });
 });
 
 test('no known option means no OACK and RFC 1350 defaults', () => {
   assert.deepEqual(negotiate({ colour: 'red' }, 10, defaults), {
-    settings: { blksize: 512, windowsize: 1, timeoutMs: 1000, retries: 5, unconfirmedRetries: 2, busyPollMs: 0.1 },
+    settings: { blksize: 512, windowsize: 1, timeoutMs: 1000, retries: 5, unconfirmedRetries: 2, busyPollMs: 0.1, fileLimitMs: 30_000 },
     oack: null,
   });
 });

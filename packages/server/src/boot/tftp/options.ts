@@ -15,7 +15,7 @@ function integer(value: string): number | null {
 export function negotiate(
   requested: Record<string, string>,
   size: number,
-  defaults: { timeoutMs: number; retries: number; unconfirmedRetries: number; busyPollMs: number },
+  defaults: { timeoutMs: number; retries: number; unconfirmedRetries: number; busyPollMs: number; fileLimitMs: number | null },
 ) {
   const settings: TransferSettings = {
     blksize: defaultBlksize,
@@ -24,6 +24,7 @@ export function negotiate(
     retries: defaults.retries,
     unconfirmedRetries: defaults.unconfirmedRetries,
     busyPollMs: defaults.busyPollMs,
+    fileLimitMs: defaults.fileLimitMs,
   };
   const accepted: Record<string, string> = {};
   if ('blksize' in requested) {

@@ -2,7 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { BlockCache, type BlockReader } from './blocks.ts';
 import { decode, errorPacket, Opcode, type Packet } from './packet.ts';
-import { Transfer, type TransferEnd, type TransferSettings } from './transfer.ts';
+import { Transfer, type TransferEnd, type TransferOrder, type TransferSettings } from './transfer.ts';
 import { TftpErrorCode, type TftpRemote } from './types.ts';
 
 /** Everything a transfer needs besides its bytes; plain data, so it can be posted to a worker thread. */
@@ -13,6 +13,7 @@ export interface TransferJob {
   size: number;
   settings: TransferSettings;
   oack: Record<string, string> | null;
+  order: TransferOrder;
 }
 
 export function socketType(host: string): 'udp4' | 'udp6' {
@@ -53,6 +54,7 @@ export function runOnOwnPort(
       onEnd(end);
     },
     onHeard,
+    job.order,
   );
   socket.on('error', (error: NodeJS.ErrnoException) => {
     // ICMP unreachable for the client's port: the client went away (or never was), which is no server error.
@@ -96,7 +98,7 @@ export function runOnListener(
   const { remote } = job;
   const send = (packet: Buffer) => listener.send(packet, remote.port, remote.address);
   const blocks = new BlockCache(reader, job.size, job.settings.blksize, () => listener.getSendQueueCount() === 0);
-  const transfer = new Transfer(send, blocks, job.size, job.settings, job.oack, onEnd, onHeard);
+  const transfer = new Transfer(send, blocks, job.size, job.settings, job.oack, onEnd, onHeard, job.order);
   transfer.start();
   return transfer;
 }

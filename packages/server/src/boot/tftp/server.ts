@@ -49,6 +49,12 @@ export interface TftpServerOptions {
    * busy one: see docs/tftp.md.
    */
   busyPollUs?: number;
+  /**
+   * How long a client waits for a whole file before it gives up: the Raspberry Pi bootloader's TFTP_FILE_TIMEOUT,
+   * 30 s by default. Large transfers are admitted by it when the server is short of throughput (docs/tftp.md,
+   * "Storms"), and a transfer past it ends at its client's next silence. null: serve every transfer at once, evenly.
+   */
+  fileLimitMs?: number | null;
   /** Told of failures that are the server's, not the client's. */
   onError?: (error: unknown) => void;
   /** Told once of every transfer whose request the resolver answered, however it ended. */
@@ -56,6 +62,11 @@ export interface TftpServerOptions {
 }
 
 type Settings = Required<Omit<TftpServerOptions, 'onError' | 'onTransferEnd'>> & Pick<TftpServerOptions, 'onError' | 'onTransferEnd'>;
+
+/** Requests from one address at most this far apart belong to one boot (a Pi restarting its boot keeps its place). */
+const sessionGapMs = 60_000;
+/** Addresses whose boot is remembered at most; past it the oldest are forgotten first. */
+const maxSessions = 65_536;
 
 /** A request being resolved or a transfer running, keyed by client address and port: one at a time each. */
 interface Entry {
@@ -108,6 +119,8 @@ export class TftpServer {
   #poolStarting: Promise<TransferPool | null> | null = null;
   /** Main-thread transfers that ended and are closing their files: stop() waits for them. */
   readonly #closing = new Set<Promise<void>>();
+  /** When each client address's boot began and when it last asked (processTime): transfers are admitted in that order. */
+  readonly #sessions = new Map<string, { began: number; last: number }>();
   /** The address the listener is bound to; transfers bind their own ports there too. */
   #host = '';
   #stopping: Promise<void> | null = null;
@@ -125,8 +138,11 @@ export class TftpServer {
       unconfirmedRetries: 2,
       busyPollUs: 0,
       ...options,
+      fileLimitMs: options.fileLimitMs === undefined ? 30_000 : options.fileLimitMs,
     };
     if (!(this.#o.busyPollUs >= 0)) throw new Error(`busyPollUs must be 0 or more, got ${this.#o.busyPollUs}`);
+    if (this.#o.fileLimitMs !== null && !(this.#o.fileLimitMs > 0))
+      throw new Error(`fileLimitMs must be above 0 or null, got ${this.#o.fileLimitMs}`);
     if (!Number.isInteger(this.#o.workers) || this.#o.workers < 0)
       throw new Error(`workers must be a whole number, got ${this.#o.workers}`);
     this.#rate = this.#o.requestRate ? new RequestRateLimit(this.#o.requestRate) : null;
@@ -213,6 +229,24 @@ export class TftpServer {
     // Requests still with the resolver are let go; they are reported when it answers.
     this.#transfers.clear();
     this.#perClient.clear();
+    this.#sessions.clear();
+  }
+
+  /**
+   * When the boot of the client at `address` began: its first request after a pause of a minute or more. A Pi that
+   * restarts its boot after a failed file keeps its place. Kept in insertion order, refreshed on every request, so
+   * the map's first entries are the longest idle.
+   */
+  #bootBegan(address: string, now: number): number {
+    const session = this.#sessions.get(address);
+    const began = session && now - session.last < sessionGapMs ? session.began : now;
+    this.#sessions.delete(address);
+    this.#sessions.set(address, { began, last: now });
+    for (const [old, { last }] of this.#sessions) {
+      if (this.#sessions.size <= maxSessions && now - last < sessionGapMs) break;
+      this.#sessions.delete(old);
+    }
+    return began;
   }
 
   #onListenerMessage(socket: Socket, message: Buffer, remote: RemoteInfo): void {
@@ -282,6 +316,8 @@ export class TftpServer {
   async #startTransfer(listener: Socket, remote: RemoteInfo, packet: RequestPacket, key: string, entry: Entry): Promise<void> {
     if (packet.mode !== 'octet' && packet.mode !== 'netascii')
       throw new TftpError(TftpErrorCode.illegalOperation, `Mode ${packet.mode} is not supported`);
+    const requestedAt = processTime();
+    const order = { requestedAt, rank: this.#bootBegan(remote.address, requestedAt) };
     const from: TftpRemote = { address: remote.address, port: remote.port, family: remote.family as TftpRemote['family'] };
     const request: TftpRequest = {
       filename: packet.filename,
@@ -331,7 +367,7 @@ export class TftpServer {
       report(source.size, settings, { outcome: 'error', error: 'server stopped', bytes: 0 });
       return this.#release(key, entry, remote.address);
     }
-    const job: TransferJob = { host: this.#host, remote: from, size: source.size, settings, oack };
+    const job: TransferJob = { host: this.#host, remote: from, size: source.size, settings, oack, order };
     this.#begin(listener, job, source, entry, (end) => {
       this.#release(key, entry, remote.address, end);
       const { lastSentAt, ...ended } = end;

@@ -1,6 +1,7 @@
 import type { BlockCache } from './blocks.ts';
 import { clock, processTime } from './clock.ts';
 import { errorPacket, oackPacket, type Packet } from './packet.ts';
+import { type Admissible, admittedFromBytes, scheduler } from './schedule.ts';
 import { TftpErrorCode, type TftpOutcome } from './types.ts';
 
 export interface TransferSettings {
@@ -15,6 +16,18 @@ export interface TransferSettings {
   unconfirmedRetries: number;
   /** Poll this long after an ACK when the client's round trip is shorter (see clock.pollUntil); 0: never. */
   busyPollMs: number;
+  /**
+   * How long the client waits for a whole file before it gives up (the Pi bootloader's 30 s), or null: no limit.
+   * With a limit, a large transfer waits past its first window to be admitted (schedule.ts), and a transfer whose
+   * client's time has run out ends at its next silence instead of sending again.
+   */
+  fileLimitMs: number | null;
+}
+
+/** Where a transfer stands among others: when its request came and when its client's boot began (processTime). */
+export interface TransferOrder {
+  requestedAt: number;
+  rank: number;
 }
 
 /** How a transfer ended, as far as the transfer itself knows. */
@@ -32,7 +45,7 @@ export interface TransferEnd {
  * so the 16-bit block number may wrap. A duplicate ACK is ignored rather than answered with the next block
  * again, which is what breeds the Sorcerer's Apprentice bug; only a timeout resends.
  */
-export class Transfer {
+export class Transfer implements Admissible {
   /** When to retransmit (performance.now() time); the thread's clock looks at it. */
   deadline = Number.POSITIVE_INFINITY;
   /** Settles once the transfer has ended and closed its file. */
@@ -57,6 +70,11 @@ export class Transfer {
   /** The client has acknowledged something: its address is real. */
   #heard = false;
   readonly #onHeard: () => void;
+  /** This thread's performance.now() of the request, and of its client's boot (for the scheduler). */
+  readonly #requestedAt: number;
+  readonly rank: number;
+  /** Where it stands with the scheduler (schedule.ts): null until it has to ask (it may never), then waiting, then admitted. */
+  #admission: 'waiting' | 'admitted' | null = null;
 
   constructor(
     send: (packet: Buffer) => void,
@@ -66,6 +84,7 @@ export class Transfer {
     oack: Record<string, string> | null,
     onEnd: (end: TransferEnd) => void,
     onHeard: () => void = () => {},
+    order: TransferOrder | null = null,
   ) {
     this.#send = send;
     this.#blocks = blocks;
@@ -74,6 +93,36 @@ export class Transfer {
     this.#oack = oack;
     this.#onEnd = onEnd;
     this.#onHeard = onHeard;
+    // processTime() compares across threads; this thread's own clock is performance.now().
+    const local = processTime(0);
+    this.#requestedAt = order ? order.requestedAt - local : performance.now();
+    this.rank = order ? order.rank - local : this.#requestedAt;
+  }
+
+  get limitMs(): number {
+    return this.#settings.fileLimitMs ?? Number.POSITIVE_INFINITY;
+  }
+
+  get giveUpAt(): number {
+    return this.#requestedAt + this.limitMs;
+  }
+
+  get remaining(): number {
+    return Math.max(0, this.#size - this.#acked * this.#settings.blksize);
+  }
+
+  admit(): void {
+    if (this.#ended || this.#admission !== 'waiting') return;
+    this.#admission = 'admitted';
+    this.#attempt = 0;
+    this.#sendWindow();
+  }
+
+  refuse(): void {
+    if (this.#ended) return;
+    this.#admission = null;
+    this.#send(errorPacket(TftpErrorCode.notDefined, 'Server busy; try again later'));
+    this.end('timeout', "its client's time for the file would run out before its turn");
   }
 
   #heardFrom(): void {
@@ -126,10 +175,18 @@ export class Transfer {
     const acked = this.#acked + distance;
     // Duplicate (distance 0) or stale ACKs change nothing.
     if (distance === 0 || acked > this.#sent) return;
+    scheduler.served((acked - this.#acked) * this.#settings.blksize);
     this.#acked = acked;
     this.#attempt = 0;
     this.#heardFrom();
     if (acked >= this.#blocks.finalBlock) return this.end('complete');
+    if (this.#admission === 'waiting') return;
+    if (this.#admission === null && this.#settings.fileLimitMs !== null && this.#size >= admittedFromBytes) {
+      // Past its first window a large transfer waits for its turn, sending nothing: its client repeats its ACK.
+      this.#admission = 'waiting';
+      this.deadline = Number.POSITIVE_INFINITY;
+      return scheduler.wait(this);
+    }
     // A whole window acknowledged, or part of one (RFC 7440): continue after the last block the client has.
     this.#sendWindow();
   }
@@ -182,6 +239,8 @@ export class Transfer {
     if (this.#ended) return;
     const retries = this.#heard ? this.#settings.retries : Math.min(this.#settings.retries, this.#settings.unconfirmedRetries);
     if (++this.#attempt > retries) return this.end('timeout', `no answer after ${retries} retransmissions`);
+    // Its client has given up on the file by now: sending again would only cost (it may well answer nothing).
+    if (performance.now() >= this.giveUpAt) return this.end('timeout', "no answer, and its client's time for the file ran out");
     if (this.#awaitingOackAck && this.#oack) {
       const at = performance.now();
       this.#send(oackPacket(this.#oack));
@@ -196,6 +255,7 @@ export class Transfer {
     if (this.#ended) return;
     this.#ended = true;
     clock.unwatch(this);
+    if (this.#admission !== null) scheduler.leave(this);
     this.closed = this.#blocks.close().catch(() => {});
     const bytes = Math.min(this.#acked * this.#settings.blksize, this.#size);
     const lastSentAt = processTime(this.#sentAt);
