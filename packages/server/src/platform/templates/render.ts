@@ -29,17 +29,30 @@ export function renderTemplate(name: string, source: string, context: Record<str
   return currentPool().render({ name, source, context });
 }
 
-const lonePath = /^\{\{-?\s*([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\s*-?\}\}$/;
+const outputTag = /\{\{\s*([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\s*\}\}/g;
 
 /**
- * What a template renders to when no render is needed: text without Liquid markup, or a lone `{{ a.b }}` naming a
- * string, number, boolean or nothing (the default certificate name `{{ hostname }}`). A lookup of own properties
- * costs no more than reading the context, so it needs no thread; anything else (filters, tags, objects) is null.
+ * What a template renders to when no render is needed: text whose only markup is `{{ a.b }}` outputs naming
+ * strings, numbers, booleans or nothing (a device.conf of names and the secret, the default certificate name
+ * `{{ hostname }}`). Substituting own properties costs no more than reading the template once, so it needs no
+ * thread; anything else (filters, tags, whitespace control, objects) is null and renders on a thread.
  */
 function plainOutput(source: string, context: Record<string, unknown>): string | null {
-  if (!source.includes('{{') && !source.includes('{%')) return source;
-  const path = lonePath.exec(source)?.[1];
-  if (!path) return null;
+  if (/\{[{%]/.test(source.replace(outputTag, ''))) return null;
+  let failed = false;
+  let length = source.length;
+  // A value is printed as it is, markup and all, as Liquid prints it; past the output bound the thread refuses it.
+  const out = source.replace(outputTag, (_, path: string) => {
+    const value = failed ? null : lookup(context, path);
+    length += value?.length ?? 0;
+    if (value === null || length > maxRenderedBytes) failed = true;
+    return failed ? '' : (value as string);
+  });
+  return failed ? null : out;
+}
+
+/** A path's value as Liquid prints it, or null when only Liquid can tell (strings' and arrays' own names). */
+function lookup(context: Record<string, unknown>, path: string): string | null {
   let value: unknown = context;
   for (const key of path.split('.')) {
     // Liquid renders a name the context lacks as nothing; strings and arrays have names of their own (size, first).
