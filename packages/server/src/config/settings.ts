@@ -125,7 +125,11 @@ export const settings = {
     type: text('the longest one template may render (500ms, 2s); its thread is then ended and replaced'),
     default: '1s',
   },
-  render_queue: { env: ['MUSTER_RENDER_QUEUE'], type: whole('renders that may wait for a thread; more are refused (503)'), default: '1024' },
+  render_queue: {
+    env: ['MUSTER_RENDER_QUEUE'],
+    type: whole('renders that may wait for a thread; more are refused (503)'),
+    default: '1024',
+  },
   boot_renders_per_source: {
     env: ['MUSTER_BOOT_RENDERS_PER_SOURCE'],
     type: whole('answers that may render a template worked on at once per source at the anonymous doors'),

@@ -30,9 +30,19 @@ export function policyInForce(
   };
 }
 
+/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it is: TLS clients compare it so. */
+function unmapped(address: ReturnType<typeof addressNumber>): ReturnType<typeof addressNumber> {
+  if (address?.family === 6 && address.n >> 32n === 0xffffn) return { family: 4, n: address.n & 0xffffffffn };
+  return address;
+}
+
 /** localhost, and the host devices reach muster at: no device certificate may stand in for either. */
 function alwaysForbidden(publicUrl: string): string[] {
-  const host = new URL(publicUrl).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  // Names are compared without their root dot, so muster's own is kept without it too.
+  const host = new URL(publicUrl).hostname
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
   return [...new Set(['localhost', host])];
 }
 
@@ -90,10 +100,10 @@ export function nameViolation(name: string, policy: CaPolicy): string | null {
 
 /** Why the policy refuses an IP SAN, or null; `own` are the machine's addresses from its fleet's IP pool. */
 export function addressViolation(ip: string, policy: CaPolicy, own: string[] = []): string | null {
-  const address = addressNumber(ip);
+  const address = unmapped(addressNumber(ip));
   if (!address) return `${ip} is not an IP address`;
   const same = (other: string) => {
-    const n = addressNumber(other);
+    const n = unmapped(addressNumber(other));
     return n !== null && n.family === address.family && n.n === address.n;
   };
   if (policy.always_forbidden_names.some(same)) return `${ip} is the address of muster itself (public_url)`;

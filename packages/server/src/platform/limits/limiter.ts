@@ -23,23 +23,48 @@ export interface FailureCounter {
    * instead (a site claiming its devices through one NAT address is not held to the failure limit). The returned
    * function gives the place back.
    */
-  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null;
+  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number, now?: number): (() => void) | null;
 }
+
+/** How long a key that failed stays held to the failure limit, however long ago its failures aged out. */
+const heldForMs = 60 * 60_000;
 
 /** Attempts under way per key in this process, for FailureCounter.attempt. */
 export class AttemptsUnderWay {
   readonly #pending = new Map<string, number>();
+  /** When each key last failed (at most 100,000 keys, the oldest forgotten first). */
+  readonly #failedAt = new Map<string, number>();
   readonly #max: number;
 
   constructor(max: number) {
     this.#max = max;
   }
 
-  take(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null {
+  /** Records a failure: the key has no clean allowance for the next hour, so a burst cannot come back each minute. */
+  failed(keys: readonly string[], now = Date.now()): void {
+    for (const key of keys) {
+      this.#failedAt.delete(key);
+      this.#failedAt.set(key, now);
+      if (this.#failedAt.size > 100_000) this.#failedAt.delete(this.#failedAt.keys().next().value as string);
+    }
+  }
+
+  #clean(key: string, failures: number, now: number): boolean {
+    if (failures > 0) return false;
+    const at = this.#failedAt.get(key);
+    if (at === undefined) return true;
+    if (now - at < heldForMs) return false;
+    this.#failedAt.delete(key);
+    return true;
+  }
+
+  take(keys: readonly string[], standings: readonly FailureStanding[], clean?: number, now = Date.now()): (() => void) | null {
     if (this.#max <= 0) return () => {};
     const full = (key: string, i: number) => {
       const pending = this.#pending.get(key) ?? 0;
-      return clean !== undefined && standings[i].failures === 0 ? pending >= clean : standings[i].failures + pending >= this.#max;
+      return clean !== undefined && this.#clean(key, standings[i].failures, now)
+        ? pending >= clean
+        : standings[i].failures + pending >= this.#max;
     };
     if (keys.some(full)) return null;
     for (const key of keys) this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
@@ -108,8 +133,8 @@ export class FailureLimiter implements FailureCounter {
     this.#underWay = new AttemptsUnderWay(max);
   }
 
-  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null {
-    return this.#underWay.take(keys, standings, clean);
+  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number, now = Date.now()): (() => void) | null {
+    return this.#underWay.take(keys, standings, clean, now);
   }
 
   #recent(key: string, now: number): number[] {
@@ -128,6 +153,7 @@ export class FailureLimiter implements FailureCounter {
   }
 
   async fail(keys: readonly string[], now = Date.now()): Promise<void> {
+    this.#underWay.failed(keys, now);
     for (const key of keys) {
       this.#failures.set(key, [...this.#recent(key, now), now]);
       if (this.#failures.size > 100_000) this.#failures.delete(this.#failures.keys().next().value as string);

@@ -30,8 +30,8 @@ export class SharedFailureCounter implements FailureCounter {
     this.#underWay = new AttemptsUnderWay(limits.max);
   }
 
-  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number): (() => void) | null {
-    return this.#underWay.take(keys, standings, clean);
+  attempt(keys: readonly string[], standings: readonly FailureStanding[], clean?: number, now = Date.now()): (() => void) | null {
+    return this.#underWay.take(keys, standings, clean, now);
   }
 
   async standing(keys: readonly string[], now = Date.now()): Promise<FailureStanding[]> {
@@ -44,6 +44,7 @@ export class SharedFailureCounter implements FailureCounter {
 
   async fail(keys: readonly string[], now = Date.now()): Promise<void> {
     if (keys.length === 0) return;
+    this.#underWay.failed(keys, now);
     await addFailures(this.#db, this.#scope, keys, now, now + this.#windowMs);
     if (now - this.#prunedAt >= pruneEveryMs) {
       this.#prunedAt = now;

@@ -51,13 +51,16 @@ function plainOutput(source: string, context: Record<string, unknown>): string |
   return failed ? null : out;
 }
 
+/** Names Liquid answers itself on any object (the number of keys, the first entry). */
+const liquidNames = new Set(['size', 'first', 'last']);
+
 /** A path's value as Liquid prints it, or null when only Liquid can tell (strings' and arrays' own names). */
 function lookup(context: Record<string, unknown>, path: string): string | null {
   let value: unknown = context;
   for (const key of path.split('.')) {
     // Liquid renders a name the context lacks as nothing; strings and arrays have names of their own (size, first).
     if (value === null || value === undefined) return '';
-    if (typeof value !== 'object' || Array.isArray(value)) return null;
+    if (typeof value !== 'object' || Array.isArray(value) || liquidNames.has(key)) return null;
     if (!Object.hasOwn(value, key)) return '';
     value = (value as Record<string, unknown>)[key];
   }
