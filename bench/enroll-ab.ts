@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { procCpuSeconds } from './lib/proc.ts';
 import { children, installHandlers, killChild, log, numberOption, sleep } from './lib/run.ts';
-import { waitExit } from './lib/server.ts';
+import { serverEnv, waitExit } from './lib/server.ts';
 
 const { values, positionals } = parseArgs({
   options: { runs: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' } },
@@ -94,14 +94,7 @@ interface Measured extends Wrk {
 async function measure(dir: string, run: number): Promise<Measured> {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'muster-enroll-ab-'));
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    MUSTER_ENROLL_RATE: '0',
-    MUSTER_DISCOVERY_RATE: '0',
-    MUSTER_LOG_LEVEL: 'warn',
-    MUSTER_TFTP_LISTEN: 'off',
-  };
-  for (const name of ['DATABASE_URL', 'MUSTER_DATABASE_URL', 'DB_DRIVER', 'DB_DSN', 'MUSTER_CONFIG', 'MUSTER_DATA_DIR']) delete env[name];
+  const env = serverEnv(undefined);
   const args = ['packages/cli/src/main.ts', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
   const server = spawn(nodeBin, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -30,7 +30,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-function serverEnv(url: string | undefined, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+/** The environment a benchmarked server runs with: flood limits off, quiet, no TFTP, the given database. */
+export function serverEnv(url: string | undefined, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     // The load comes from one address and creates new machines as fast as it can: the limits meant for floods are off.
